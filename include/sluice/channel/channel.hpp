@@ -1,0 +1,205 @@
+#pragma once
+// A connection (or a socket-free test stand-in) and its pipeline.
+//
+// A Channel belongs to one EventLoop for its whole life; every handler of its
+// pipeline runs on that loop. The methods marked "any thread" may be called
+// from anywhere: off the loop they are posted to it, in call order, so a
+// foreign thread can write to a channel without a lock or a data race.
+//
+// Outbound bytes wait in a per-channel queue until they reach the peer. Their
+// count is pending_outbound_bytes(); above the high watermark the channel
+// becomes unwritable (writability_changed(false)) and, by default, stops
+// reading, so a peer that never reads cannot make us buffer without bound.
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sluice/channel/pipeline.hpp"
+#include "sluice/core/buffer.hpp"
+#include "sluice/core/event_loop.hpp"
+#include "sluice/core/socket_address.hpp"
+#include "sluice/core/timer_wheel.hpp"
+
+namespace sluice {
+
+/// Per-channel settings.
+struct ChannelOptions {
+  std::size_t write_high_watermark = 64 * 1024;
+  std::size_t write_low_watermark = 32 * 1024;
+  /// Stop reading while unwritable (the peer is not draining our writes).
+  bool pause_reading_when_unwritable = true;
+  /// Keep the channel open after the peer's EOF so it can still write.
+  bool allow_half_close = false;
+  /// close() waits at most this long for flushed bytes to reach the peer.
+  std::uint64_t close_linger_ms = 5000;
+};
+
+/// A typed key for user data attached to a channel. Keys are identified by
+/// their address: make them static (`static const AttributeKey<Session> kSession{"session"};`).
+template <class T>
+class AttributeKey {
+ public:
+  explicit AttributeKey(const char* name) noexcept : name_(name) {}
+  const char* name() const noexcept { return name_; }
+
+ private:
+  const char* name_;
+};
+
+/// See the file comment. Created by transports (TcpServer, TcpClient) and by
+/// EmbeddedChannel; handled through std::shared_ptr.
+class Channel : public std::enable_shared_from_this<Channel> {
+ public:
+  virtual ~Channel();
+  Channel(const Channel&) = delete;
+  Channel& operator=(const Channel&) = delete;
+
+  EventLoop& loop() const noexcept { return *loop_; }
+  Pipeline& pipeline() noexcept { return pipeline_; }
+  const ChannelOptions& options() const noexcept { return options_; }
+  std::uint64_t id() const noexcept { return id_; }
+
+  /// Writes `message` into the pipeline at its tail (it must be the type the
+  /// last outbound handler takes, or Buffer when there is none). Any thread.
+  template <class T>
+  void write(T message) {
+    run_on_loop([self = shared_from_this(), m = std::move(message)]() mutable {
+      self->pipeline_.write(MessageRef::of(m));
+    });
+  }
+  template <class T>
+  void write_and_flush(T message) {
+    run_on_loop([self = shared_from_this(), m = std::move(message)]() mutable {
+      self->pipeline_.write(MessageRef::of(m));
+      self->pipeline_.flush();
+    });
+  }
+  void flush();           // any thread
+  /// Closes once flushed bytes have left (at most close_linger_ms). Any thread.
+  void close();
+  /// Sends FIN after the flushed bytes; reading goes on. Any thread.
+  void shutdown_output();
+  /// Pauses (false) or resumes (true) reading from the peer. Any thread.
+  void set_auto_read(bool on);
+
+  bool is_active() const noexcept { return active_.load(std::memory_order_acquire); }       // any thread
+  bool is_writable() const noexcept { return writable_.load(std::memory_order_acquire); }   // any thread
+  std::size_t pending_outbound_bytes() const noexcept {                                     // any thread
+    return pending_outbound_bytes_.load(std::memory_order_relaxed);
+  }
+  bool auto_read() const noexcept { return auto_read_; }
+  bool is_reading() const noexcept { return reading_; }
+  bool input_shutdown() const noexcept { return input_shutdown_; }
+
+  const SocketAddress& local_address() const noexcept { return local_address_; }
+  const SocketAddress& remote_address() const noexcept { return remote_address_; }
+
+  /// User data. Loop thread only.
+  template <class T>
+  T* attr(const AttributeKey<T>& key) const noexcept {
+    for (const auto& a : attributes_) {
+      if (a.key == &key) return static_cast<T*>(a.value.get());
+    }
+    return nullptr;
+  }
+  template <class T>
+  T& set_attr(const AttributeKey<T>& key, T value) {
+    remove_attr(key);
+    attributes_.push_back(Attribute{&key, ErasedPtr(new T(std::move(value)), [](void* p) { delete static_cast<T*>(p); })});
+    return *static_cast<T*>(attributes_.back().value.get());
+  }
+  template <class T>
+  void remove_attr(const AttributeKey<T>& key) noexcept {
+    std::erase_if(attributes_, [&](const Attribute& a) { return a.key == &key; });
+  }
+
+  /// Closes at once, dropping unsent bytes. Loop thread.
+  void close_now();
+
+  // Called by the pipeline's head; not for application code.
+  void outbound_enqueue(MessageRef message);
+  void outbound_flush();
+  void outbound_close();
+  virtual void inbound_unhandled(MessageRef message);
+  void unhandled_user_event(const UserEvent& event);
+  void unhandled_error(const std::exception& error);
+  /// Whether the ends of the pipeline take any message type, not only
+  /// Buffer (EmbeddedChannel, where tests feed and read typed messages).
+  virtual bool accepts_any_message() const noexcept { return false; }
+
+ protected:
+  Channel(EventLoop& loop, ChannelOptions options);
+
+  // The transport under the channel.
+  virtual void transport_start_reading() = 0;
+  virtual void transport_stop_reading() = 0;
+  /// Sends what it can of the first `flushed_count_` buffers of `outbound_`
+  /// and reports sent bytes through bytes_sent().
+  virtual void transport_flush() = 0;
+  virtual void transport_shutdown_output() = 0;
+  /// Releases the transport; calls transport_closed() when done (maybe later).
+  virtual void transport_close() = 0;
+  /// A non-Buffer message reached the head: only EmbeddedChannel takes
+  /// those; elsewhere it is a missing encoder and throws MessageTypeError.
+  virtual void outbound_other(MessageRef message);
+
+  // For transports.
+  /// Validates the pipeline, fires channel_active and starts reading.
+  void activate();
+  void bytes_sent(std::size_t n);
+  void peer_shutdown_output();   // read EOF
+  void transport_failed(const char* what, int uv_error);
+  void transport_closed();
+  bool closed() const noexcept { return closed_; }
+  bool close_requested() const noexcept { return close_requested_; }
+  bool shutdown_requested() const noexcept { return shutdown_requested_; }
+  void update_reading();
+
+  std::deque<Buffer> outbound_;     // oldest first; only owned buffers
+  std::size_t flushed_count_ = 0;   // how many of outbound_'s front buffers were flushed
+  SocketAddress local_address_;
+  SocketAddress remote_address_;
+
+ private:
+  friend class EventLoop;
+  using ErasedPtr = std::unique_ptr<void, void (*)(void*)>;
+  struct Attribute {
+    const void* key;
+    ErasedPtr value;
+  };
+
+  void run_on_loop(Task task);
+  void add_pending(std::size_t n);
+  void maybe_finish_closing();
+  static void on_linger_timeout(void* self);
+
+  EventLoop* loop_;
+  ChannelOptions options_;
+  std::uint64_t id_;
+  Pipeline pipeline_;
+  std::vector<Attribute> attributes_;
+  TimerWheel::Entry linger_timer_{&Channel::on_linger_timeout, this};
+
+  std::atomic<bool> active_{false};
+  std::atomic<bool> writable_{true};
+  std::atomic<std::size_t> pending_outbound_bytes_{0};
+  bool auto_read_ = true;
+  bool paused_for_backpressure_ = false;
+  bool reading_ = false;
+  bool input_shutdown_ = false;
+  bool close_requested_ = false;
+  bool shutdown_requested_ = false;
+  bool closed_ = false;
+  bool inactive_fired_ = false;
+  bool output_shutdown_ = false;
+  bool error_logged_ = false;
+  std::size_t registry_index_ = static_cast<std::size_t>(-1);
+};
+
+}  // namespace sluice

@@ -1,0 +1,185 @@
+#pragma once
+// One libuv loop on one thread: the unit of concurrency in sluice.
+//
+// Everything a loop owns (its channels, timers, buffer pool, read slab) is
+// touched only on its thread; the hot path takes no locks. Other threads talk
+// to a loop only through post(), which is thread safe and coalesces wake-ups.
+
+#include <uv.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "sluice/core/buffer_pool.hpp"
+#include "sluice/core/task.hpp"
+#include "sluice/core/timer_wheel.hpp"
+
+namespace sluice {
+
+class Channel;
+
+/// An event loop on its own thread (or, in manual mode, driven by hand from the
+/// thread that made it, as EmbeddedChannel does in tests).
+/// Methods marked "any thread" are thread safe; the rest are loop-thread only.
+class EventLoop {
+ public:
+  using TimerId = std::uint64_t;
+
+  struct Options {
+    std::string name = "loop";
+    int cpu = -1;                       // pin the loop thread to this CPU (-1: no pinning)
+    std::size_t read_slab_bytes = 64 * 1024;
+    std::uint64_t wheel_tick_ms = 50;   // precision of connection timeouts
+    std::size_t wheel_slots = 512;
+    bool manual = false;                // no thread: the owner calls run_once()/advance_clock()
+  };
+
+  struct Stats {
+    std::uint64_t iterations = 0;
+    std::uint64_t tasks_run = 0;
+    std::uint64_t busy_ns = 0;          // time spent outside the poll wait
+  };
+
+  EventLoop() : EventLoop(Options{}) {}
+  explicit EventLoop(Options options);
+  ~EventLoop();  // stops and joins the thread if still running
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  /// Starts the loop thread. Not for manual loops. Any thread, once.
+  void start();
+  /// Force-closes every channel and handle, runs the loop dry, joins the
+  /// thread. Any thread except the loop's own; idempotent.
+  void stop();
+
+  /// Runs `task` on the loop thread, in post order. Any thread. Many posts
+  /// before the loop wakes cost one wake-up.
+  void post(Task task);
+  /// Runs `task` now when called on the loop thread, else posts it. Any thread.
+  void execute(Task task);
+  /// Runs `task` on the loop and waits for it. Any thread but the loop's own
+  /// (on the loop thread it just runs it).
+  void run_sync(Task task);
+
+  /// One-shot and periodic timers (millisecond precision). Any thread; the id
+  /// is valid at once and cancel() of a fired or unknown id does nothing.
+  TimerId run_after(std::uint64_t delay_ms, Task task);
+  TimerId run_every(std::uint64_t period_ms, Task task);
+  void cancel(TimerId id);
+
+  /// Runs `work` on libuv's thread pool, then `done` on this loop. An
+  /// exception thrown by `work` is logged and `done` still runs. Any thread.
+  void offload(Task work, Task done);
+
+  bool is_in_loop_thread() const noexcept;
+  /// The loop running on the calling thread, or nullptr.
+  static EventLoop* current() noexcept;
+
+  /// Milliseconds on the loop's clock (libuv's cached time; the manual clock
+  /// in manual mode). Loop thread.
+  std::uint64_t now() const noexcept;
+
+  /// Connection timeouts on the loop's hashed wheel. Loop thread.
+  void schedule_timeout(TimerWheel::Entry& entry, std::uint64_t delay_ms);
+  void cancel_timeout(TimerWheel::Entry& entry) noexcept { wheel_.cancel(entry); }
+
+  /// The loop's read slab: lent to one read callback at a time. Loop thread.
+  char* read_slab() noexcept { return read_slab_.get(); }
+  std::size_t read_slab_size() const noexcept { return options_.read_slab_bytes; }
+  BufferPool& buffer_pool() noexcept { return pool_; }
+  uv_loop_t* uv() noexcept { return &loop_; }
+  const std::string& name() const noexcept { return options_.name; }
+
+  /// Channels registered on this loop. register/unregister: loop thread.
+  void register_channel(std::shared_ptr<Channel> channel);
+  void unregister_channel(Channel& channel) noexcept;
+  std::size_t channel_count() const noexcept { return channel_count_.load(std::memory_order_relaxed); }
+  /// Calls `fn` on every registered channel (a snapshot). Loop thread.
+  template <class Fn>
+  void for_each_channel(Fn&& fn) {
+    auto snapshot = channels_;
+    for (auto& c : snapshot) fn(*c);
+  }
+  /// Last time (loop clock, ms) a channel read or wrote. Any thread.
+  std::uint64_t last_activity() const noexcept { return last_activity_ms_.load(std::memory_order_relaxed); }
+  void note_activity() noexcept { last_activity_ms_.store(now(), std::memory_order_relaxed); }
+
+  Stats stats() const noexcept;  // any thread
+
+  /// Manual mode only, owner thread: run posted tasks and due timers / move
+  /// the clock forward and run what fell due.
+  void run_once();
+  void advance_clock(std::uint64_t ms);
+
+ private:
+  struct TimerRecord {
+    std::uint64_t period_ms;
+    Task task;
+  };
+  struct HeapItem {
+    std::uint64_t deadline;
+    TimerId id;
+    bool operator>(const HeapItem& o) const noexcept {
+      return deadline != o.deadline ? deadline > o.deadline : id > o.id;
+    }
+  };
+
+  void thread_main();
+  void bind_to_current_thread();
+  void run_posted_tasks();
+  void drain_posted_tasks();
+  void add_timer(TimerId id, std::uint64_t delay_ms, std::uint64_t period_ms, Task task);
+  void run_due_timers();
+  void arm_timer();
+  void tick_wheel();
+  void close_everything();
+
+  static void on_wakeup(uv_async_t* handle);
+  static void on_timer(uv_timer_t* handle);
+  static void on_prepare(uv_prepare_t* handle);
+  static void on_check(uv_check_t* handle);
+
+  Options options_;
+  uv_loop_t loop_{};
+  uv_async_t wakeup_{};
+  uv_timer_t timer_{};
+  uv_prepare_t prepare_{};
+  uv_check_t check_{};
+  std::thread thread_;
+  std::atomic<std::thread::id> owner_{};
+  std::atomic<bool> running_{false};
+  bool stopping_ = false;
+
+  std::mutex pending_mutex_;
+  std::vector<Task> pending_;
+  std::vector<Task> running_tasks_;
+  std::atomic<bool> wakeup_pending_{false};
+  std::atomic<bool> wakeup_closed_{false};
+
+  std::atomic<TimerId> next_timer_id_{1};
+  std::vector<HeapItem> timer_heap_;
+  std::unordered_map<TimerId, TimerRecord> timers_;
+  std::uint64_t manual_now_ = 0;
+  TimerWheel wheel_;
+  TimerId wheel_timer_ = 0;
+
+  BufferPool pool_;
+  std::unique_ptr<char[]> read_slab_;
+
+  std::vector<std::shared_ptr<Channel>> channels_;
+  std::atomic<std::size_t> channel_count_{0};
+  std::atomic<std::uint64_t> last_activity_ms_{0};
+
+  std::atomic<std::uint64_t> iterations_{0};
+  std::atomic<std::uint64_t> tasks_run_{0};
+  std::atomic<std::uint64_t> busy_ns_{0};
+  std::uint64_t last_wake_ns_ = 0;
+};
+
+}  // namespace sluice

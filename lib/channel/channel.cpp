@@ -1,0 +1,206 @@
+#include "sluice/channel/channel.hpp"
+
+#include "sluice/core/log.hpp"
+
+namespace sluice {
+
+namespace {
+std::atomic<std::uint64_t> g_next_channel_id{1};
+}
+
+Channel::Channel(EventLoop& loop, ChannelOptions options)
+    : loop_(&loop), options_(options), id_(g_next_channel_id.fetch_add(1, std::memory_order_relaxed)), pipeline_(*this) {
+  if (options_.write_low_watermark > options_.write_high_watermark) {
+    options_.write_low_watermark = options_.write_high_watermark;
+  }
+}
+
+Channel::~Channel() = default;
+
+void Channel::run_on_loop(Task task) { loop_->execute(std::move(task)); }
+
+void Channel::flush() {
+  run_on_loop([self = shared_from_this()] { self->pipeline_.flush(); });
+}
+
+void Channel::close() {
+  run_on_loop([self = shared_from_this()] { self->pipeline_.close(); });
+}
+
+void Channel::shutdown_output() {
+  run_on_loop([self = shared_from_this()] {
+    if (self->closed_) return;
+    self->shutdown_requested_ = true;
+    self->outbound_flush();
+    self->maybe_finish_closing();
+  });
+}
+
+void Channel::set_auto_read(bool on) {
+  run_on_loop([self = shared_from_this(), on] {
+    self->auto_read_ = on;
+    self->update_reading();
+  });
+}
+
+void Channel::update_reading() {
+  bool want = active_.load(std::memory_order_relaxed) && !closed_ && !close_requested_ && auto_read_ &&
+              !paused_for_backpressure_ && !input_shutdown_;
+  if (want == reading_) return;
+  reading_ = want;
+  if (want) {
+    transport_start_reading();
+  } else {
+    transport_stop_reading();
+  }
+}
+
+void Channel::activate() {
+  if (closed_) return;
+  try {
+    pipeline_.validate();
+  } catch (const std::exception& e) {
+    log().error("channel {}: {}", id_, e.what());
+    close_now();
+    return;
+  }
+  active_.store(true, std::memory_order_release);
+  pipeline_.fire_channel_active();
+  update_reading();
+}
+
+void Channel::outbound_enqueue(MessageRef message) {
+  if (closed_ || close_requested_) {
+    // Netty fails such a write's promise; with no promises, the bytes are
+    // simply dropped (the peer is gone or going).
+    if (message.is<Buffer>()) static_cast<Buffer*>(message.object)->retrieve_all();
+    return;
+  }
+  if (!message.is<Buffer>()) {
+    outbound_other(message);
+    return;
+  }
+  Buffer& bytes = *static_cast<Buffer*>(message.object);
+  std::size_t n = bytes.readable_bytes();
+  if (n == 0) return;
+  if (bytes.owns_storage()) {
+    outbound_.push_back(std::move(bytes));
+  } else {
+    // A borrowed buffer (the read slab) is reused by the next read.
+    outbound_.push_back(Buffer::copy_of(bytes.view()));
+    bytes.retrieve_all();
+  }
+  add_pending(n);
+}
+
+void Channel::outbound_other(MessageRef message) {
+  throw MessageTypeError("channel " + std::to_string(id_) + ": a " + type_name(message.type->type) +
+                         " reached the socket, which takes Buffer (add an encoder)");
+}
+
+void Channel::outbound_flush() {
+  if (closed_) return;
+  flushed_count_ = outbound_.size();
+  if (flushed_count_ != 0) transport_flush();
+}
+
+void Channel::outbound_close() {
+  if (closed_ || close_requested_) return;
+  outbound_flush();
+  close_requested_ = true;
+  update_reading();
+  if (pending_outbound_bytes() == 0) {
+    close_now();
+  } else {
+    loop_->schedule_timeout(linger_timer_, options_.close_linger_ms);
+  }
+}
+
+void Channel::on_linger_timeout(void* self) { static_cast<Channel*>(self)->close_now(); }
+
+void Channel::add_pending(std::size_t n) {
+  std::size_t pending = pending_outbound_bytes_.fetch_add(n, std::memory_order_relaxed) + n;
+  if (pending > options_.write_high_watermark && writable_.load(std::memory_order_relaxed)) {
+    writable_.store(false, std::memory_order_release);
+    if (options_.pause_reading_when_unwritable) {
+      paused_for_backpressure_ = true;
+      update_reading();
+    }
+    pipeline_.fire_writability_changed(false);
+  }
+}
+
+void Channel::bytes_sent(std::size_t n) {
+  std::size_t pending = pending_outbound_bytes_.fetch_sub(n, std::memory_order_relaxed) - n;
+  loop_->note_activity();
+  if (pending <= options_.write_low_watermark && !writable_.load(std::memory_order_relaxed)) {
+    writable_.store(true, std::memory_order_release);
+    paused_for_backpressure_ = false;
+    update_reading();
+    pipeline_.fire_writability_changed(true);
+  }
+  maybe_finish_closing();
+}
+
+void Channel::maybe_finish_closing() {
+  if (closed_ || pending_outbound_bytes() != 0) return;
+  if (close_requested_) {
+    close_now();
+  } else if (shutdown_requested_ && !output_shutdown_) {
+    output_shutdown_ = true;
+    transport_shutdown_output();
+  }
+}
+
+void Channel::peer_shutdown_output() {
+  if (input_shutdown_ || closed_) return;
+  input_shutdown_ = true;
+  update_reading();
+  pipeline_.fire_user_event(InputShutdownEvent{});
+  if (!options_.allow_half_close) outbound_close();
+}
+
+void Channel::transport_failed(const char* what, int uv_error) {
+  // Resets and broken pipes are routine for a server: not worth an error line.
+  log().debug("channel {} ({}): {} failed: {}", id_, remote_address_.to_string(), what, uv_strerror(uv_error));
+  close_now();
+}
+
+void Channel::close_now() {
+  if (closed_) return;
+  closed_ = true;
+  active_.store(false, std::memory_order_release);
+  loop_->cancel_timeout(linger_timer_);
+  if (reading_) {
+    reading_ = false;
+    transport_stop_reading();
+  }
+  outbound_.clear();
+  flushed_count_ = 0;
+  pending_outbound_bytes_.store(0, std::memory_order_relaxed);
+  transport_close();
+}
+
+void Channel::transport_closed() {
+  if (inactive_fired_) return;
+  inactive_fired_ = true;
+  pipeline_.fire_channel_inactive();
+  loop_->unregister_channel(*this);
+}
+
+void Channel::inbound_unhandled(MessageRef message) {
+  log().trace("channel {}: a {} reached the end of the pipeline unhandled", id_, type_name(message.type->type));
+  if (message.is<Buffer>()) static_cast<Buffer*>(message.object)->retrieve_all();
+}
+
+void Channel::unhandled_user_event(const UserEvent&) {}
+
+void Channel::unhandled_error(const std::exception& error) {
+  if (!error_logged_) {
+    error_logged_ = true;
+    log().warn("channel {} ({}): unhandled error, closing: {}", id_, remote_address_.to_string(), error.what());
+  }
+  outbound_close();
+}
+
+}  // namespace sluice

@@ -1,0 +1,76 @@
+#include "sluice/core/buffer_pool.hpp"
+
+#include <bit>
+#include <new>
+
+namespace sluice {
+
+namespace {
+thread_local BufferPool* t_pool = nullptr;
+}
+
+BufferPool::BufferPool(std::size_t cache_limit_bytes) : cache_limit_bytes_(cache_limit_bytes) {}
+
+BufferPool::~BufferPool() {
+  for (FreeBlock*& head : free_) {
+    while (head != nullptr) {
+      FreeBlock* next = head->next;
+      ::operator delete(static_cast<void*>(head));
+      head = next;
+    }
+  }
+  if (t_pool == this) t_pool = nullptr;
+}
+
+BufferPool* BufferPool::local() noexcept { return t_pool; }
+void BufferPool::set_local(BufferPool* pool) noexcept { t_pool = pool; }
+
+std::size_t BufferPool::block_size_for(std::size_t bytes) noexcept {
+  if (bytes <= kMinBlock) return kMinBlock;
+  if (bytes > kMaxPooledBlock) return bytes;
+  return std::bit_ceil(bytes);
+}
+
+int BufferPool::class_of(std::size_t block_size) noexcept {
+  if (block_size > kMaxPooledBlock || !std::has_single_bit(block_size)) return -1;
+  return std::countr_zero(block_size) - std::countr_zero(kMinBlock);
+}
+
+char* BufferPool::take(std::size_t block_size) {
+  if (t_pool != nullptr) return t_pool->take_block(block_size);
+  return static_cast<char*>(::operator new(block_size));
+}
+
+void BufferPool::give_back(char* block, std::size_t block_size) noexcept {
+  if (t_pool != nullptr) {
+    t_pool->give_back_block(block, block_size);
+  } else {
+    ::operator delete(static_cast<void*>(block));
+  }
+}
+
+char* BufferPool::take_block(std::size_t block_size) {
+  int cls = class_of(block_size);
+  if (cls >= 0 && free_[cls] != nullptr) {
+    FreeBlock* block = free_[cls];
+    free_[cls] = block->next;
+    stats_.cached_bytes -= block_size;
+    ++stats_.hits;
+    return reinterpret_cast<char*>(block);
+  }
+  ++stats_.misses;
+  return static_cast<char*>(::operator new(block_size));
+}
+
+void BufferPool::give_back_block(char* block, std::size_t block_size) noexcept {
+  int cls = class_of(block_size);
+  if (cls < 0 || stats_.cached_bytes + block_size > cache_limit_bytes_) {
+    ::operator delete(static_cast<void*>(block));
+    return;
+  }
+  auto* node = ::new (static_cast<void*>(block)) FreeBlock{free_[cls]};
+  free_[cls] = node;
+  stats_.cached_bytes += block_size;
+}
+
+}  // namespace sluice

@@ -1,0 +1,381 @@
+#include "sluice/core/event_loop.hpp"
+
+#include <pthread.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <cassert>
+#include <functional>
+#include <future>
+#include <stdexcept>
+
+#include "sluice/channel/channel.hpp"
+#include "sluice/core/log.hpp"
+
+namespace sluice {
+
+namespace {
+
+thread_local EventLoop* t_current_loop = nullptr;
+
+void check_uv(int rc, const char* what) {
+  if (rc != 0) throw std::runtime_error(std::string(what) + ": " + uv_strerror(rc));
+}
+
+// Exceptions must never unwind into libuv: log and keep the loop alive.
+void run_guarded(Task& task, const char* what) {
+  try {
+    task();
+  } catch (const std::exception& e) {
+    log().error("{} threw: {}", what, e.what());
+  } catch (...) {
+    log().error("{} threw a non-standard exception", what);
+  }
+}
+
+}  // namespace
+
+EventLoop::EventLoop(Options options)
+    : options_(std::move(options)),
+      wheel_(options_.wheel_tick_ms, options_.wheel_slots, 0),
+      read_slab_(new char[options_.read_slab_bytes]) {
+  check_uv(uv_loop_init(&loop_), "uv_loop_init");
+  loop_.data = this;
+  check_uv(uv_async_init(&loop_, &wakeup_, &EventLoop::on_wakeup), "uv_async_init");
+  wakeup_.data = this;
+  check_uv(uv_timer_init(&loop_, &timer_), "uv_timer_init");
+  timer_.data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
+  check_uv(uv_prepare_init(&loop_, &prepare_), "uv_prepare_init");
+  prepare_.data = this;
+  check_uv(uv_check_init(&loop_, &check_), "uv_check_init");
+  check_.data = this;
+  uv_prepare_start(&prepare_, &EventLoop::on_prepare);
+  uv_check_start(&check_, &EventLoop::on_check);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&prepare_));
+  uv_unref(reinterpret_cast<uv_handle_t*>(&check_));
+  // The wheel's clock starts where the loop's does.
+  wheel_.~TimerWheel();
+  new (&wheel_) TimerWheel(options_.wheel_tick_ms, options_.wheel_slots, now());
+  if (options_.manual) bind_to_current_thread();
+}
+
+EventLoop::~EventLoop() {
+  if (options_.manual) {
+    if (!stopping_) close_everything();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    drain_posted_tasks();
+    if (uv_loop_close(&loop_) != 0) log().error("loop {}: handles left open at destruction", options_.name);
+    if (t_current_loop == this) t_current_loop = nullptr;
+    if (BufferPool::local() == &pool_) BufferPool::set_local(nullptr);
+    return;
+  }
+  stop();
+  if (!thread_.joinable() && !running_.load()) {
+    // Never started: close our own handles on this thread.
+    if (!stopping_) {
+      close_everything();
+      uv_run(&loop_, UV_RUN_DEFAULT);
+      drain_posted_tasks();
+      uv_loop_close(&loop_);
+    }
+  }
+}
+
+void EventLoop::bind_to_current_thread() {
+  owner_.store(std::this_thread::get_id());
+  t_current_loop = this;
+  BufferPool::set_local(&pool_);
+}
+
+void EventLoop::start() {
+  if (options_.manual) throw std::logic_error("a manual EventLoop has no thread to start");
+  if (running_.exchange(true)) return;
+  std::promise<void> started;
+  auto started_future = started.get_future();
+  thread_ = std::thread([this, &started] {
+    bind_to_current_thread();
+    if (options_.cpu >= 0) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(options_.cpu, &set);
+      if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0) {
+        log().warn("loop {}: could not pin to CPU {}", options_.name, options_.cpu);
+      }
+    }
+    pthread_setname_np(pthread_self(), options_.name.substr(0, 15).c_str());
+    started.set_value();
+    thread_main();
+  });
+  started_future.wait();
+}
+
+void EventLoop::thread_main() {
+  uv_update_time(&loop_);
+  last_wake_ns_ = uv_hrtime();
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  // stop() closed every handle; one more run delivers the close callbacks,
+  // and what those posted (channel releases) runs here, on this thread.
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  drain_posted_tasks();
+  int rc = uv_loop_close(&loop_);
+  if (rc != 0) {
+    log().error("loop {}: uv_loop_close: {} (a handle was left open)", options_.name, uv_strerror(rc));
+  }
+  BufferPool::set_local(nullptr);
+  t_current_loop = nullptr;
+}
+
+void EventLoop::stop() {
+  if (options_.manual) return;
+  if (!running_.load()) return;
+  if (is_in_loop_thread()) throw std::logic_error("EventLoop::stop() called on its own thread");
+  post([this] { close_everything(); });
+  if (thread_.joinable()) thread_.join();
+  running_.store(false);
+}
+
+void EventLoop::close_everything() {
+  if (stopping_) return;
+  stopping_ = true;
+  for_each_channel([](Channel& c) { c.close_now(); });
+  // Run what the channel closes posted before the wake-up handle goes away.
+  run_posted_tasks();
+  timers_.clear();
+  timer_heap_.clear();
+  wakeup_closed_.store(true, std::memory_order_release);
+  for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&wakeup_), reinterpret_cast<uv_handle_t*>(&timer_),
+                         reinterpret_cast<uv_handle_t*>(&prepare_), reinterpret_cast<uv_handle_t*>(&check_)}) {
+    if (!uv_is_closing(h)) uv_close(h, nullptr);
+  }
+}
+
+bool EventLoop::is_in_loop_thread() const noexcept { return owner_.load(std::memory_order_relaxed) == std::this_thread::get_id(); }
+
+EventLoop* EventLoop::current() noexcept { return t_current_loop; }
+
+std::uint64_t EventLoop::now() const noexcept { return options_.manual ? manual_now_ : uv_now(&loop_); }
+
+void EventLoop::post(Task task) {
+  {
+    std::lock_guard<std::mutex> lock(pending_mutex_);
+    pending_.push_back(std::move(task));
+  }
+  // Only the first post since the loop last drained the queue pays for a wake-up.
+  if (!wakeup_pending_.exchange(true, std::memory_order_acq_rel) && !options_.manual &&
+      !wakeup_closed_.load(std::memory_order_acquire)) {
+    uv_async_send(&wakeup_);
+  }
+}
+
+void EventLoop::execute(Task task) {
+  if (is_in_loop_thread()) {
+    run_guarded(task, "task");
+  } else {
+    post(std::move(task));
+  }
+}
+
+void EventLoop::run_sync(Task task) {
+  if (is_in_loop_thread()) {
+    run_guarded(task, "task");
+    return;
+  }
+  std::promise<void> done;
+  auto finished = done.get_future();
+  post([&task, &done] {
+    run_guarded(task, "task");
+    done.set_value();
+  });
+  finished.wait();
+}
+
+void EventLoop::on_wakeup(uv_async_t* handle) { static_cast<EventLoop*>(handle->data)->run_posted_tasks(); }
+
+void EventLoop::drain_posted_tasks() {
+  for (int round = 0; round < 1000; ++round) {
+    {
+      std::lock_guard<std::mutex> lock(pending_mutex_);
+      if (pending_.empty()) return;
+    }
+    run_posted_tasks();
+  }
+}
+
+void EventLoop::run_posted_tasks() {
+  wakeup_pending_.store(false, std::memory_order_release);
+  {
+    std::lock_guard<std::mutex> lock(pending_mutex_);
+    running_tasks_.swap(pending_);
+  }
+  for (Task& t : running_tasks_) run_guarded(t, "posted task");
+  tasks_run_.fetch_add(running_tasks_.size(), std::memory_order_relaxed);
+  running_tasks_.clear();
+}
+
+EventLoop::TimerId EventLoop::run_after(std::uint64_t delay_ms, Task task) {
+  TimerId id = next_timer_id_.fetch_add(1, std::memory_order_relaxed);
+  execute([this, id, delay_ms, t = std::move(task)]() mutable { add_timer(id, delay_ms, 0, std::move(t)); });
+  return id;
+}
+
+EventLoop::TimerId EventLoop::run_every(std::uint64_t period_ms, Task task) {
+  TimerId id = next_timer_id_.fetch_add(1, std::memory_order_relaxed);
+  period_ms = std::max<std::uint64_t>(period_ms, 1);
+  execute([this, id, period_ms, t = std::move(task)]() mutable { add_timer(id, period_ms, period_ms, std::move(t)); });
+  return id;
+}
+
+void EventLoop::cancel(TimerId id) {
+  execute([this, id] {
+    timers_.erase(id);  // its heap item is skipped when it surfaces
+    arm_timer();
+  });
+}
+
+void EventLoop::add_timer(TimerId id, std::uint64_t delay_ms, std::uint64_t period_ms, Task task) {
+  if (stopping_) return;
+  timers_.emplace(id, TimerRecord{period_ms, std::move(task)});
+  timer_heap_.push_back(HeapItem{now() + delay_ms, id});
+  std::push_heap(timer_heap_.begin(), timer_heap_.end(), std::greater<>{});
+  arm_timer();
+}
+
+void EventLoop::arm_timer() {
+  if (options_.manual || stopping_) return;
+  // Drop cancelled items from the top so we never wake for nothing.
+  while (!timer_heap_.empty() && !timers_.contains(timer_heap_.front().id)) {
+    std::pop_heap(timer_heap_.begin(), timer_heap_.end(), std::greater<>{});
+    timer_heap_.pop_back();
+  }
+  if (timer_heap_.empty()) {
+    uv_timer_stop(&timer_);
+    return;
+  }
+  std::uint64_t deadline = timer_heap_.front().deadline;
+  std::uint64_t t = now();
+  uv_timer_start(&timer_, &EventLoop::on_timer, deadline > t ? deadline - t : 0, 0);
+  // A pending timer keeps the loop alive like any other work.
+  uv_ref(reinterpret_cast<uv_handle_t*>(&timer_));
+}
+
+void EventLoop::on_timer(uv_timer_t* handle) {
+  auto* self = static_cast<EventLoop*>(handle->data);
+  self->run_due_timers();
+  self->arm_timer();
+}
+
+void EventLoop::run_due_timers() {
+  std::uint64_t t = now();
+  while (!timer_heap_.empty() && timer_heap_.front().deadline <= t) {
+    HeapItem item = timer_heap_.front();
+    std::pop_heap(timer_heap_.begin(), timer_heap_.end(), std::greater<>{});
+    timer_heap_.pop_back();
+    auto it = timers_.find(item.id);
+    if (it == timers_.end()) continue;
+    if (it->second.period_ms != 0) {
+      timer_heap_.push_back(HeapItem{t + it->second.period_ms, item.id});
+      std::push_heap(timer_heap_.begin(), timer_heap_.end(), std::greater<>{});
+      run_guarded(it->second.task, "periodic timer");  // may cancel itself: `it` is not used after
+    } else {
+      Task task = std::move(it->second.task);
+      timers_.erase(it);
+      run_guarded(task, "timer");
+    }
+  }
+}
+
+void EventLoop::schedule_timeout(TimerWheel::Entry& entry, std::uint64_t delay_ms) {
+  wheel_.schedule(entry, now(), delay_ms);
+  if (wheel_timer_ == 0 && !stopping_) {
+    wheel_timer_ = next_timer_id_.fetch_add(1, std::memory_order_relaxed);
+    add_timer(wheel_timer_, wheel_.tick_ms(), wheel_.tick_ms(), [this] { tick_wheel(); });
+  }
+}
+
+void EventLoop::tick_wheel() {
+  wheel_.advance(now());
+  // An empty wheel stops ticking so an idle loop can sleep.
+  if (wheel_.size() == 0 && wheel_timer_ != 0) {
+    timers_.erase(wheel_timer_);
+    wheel_timer_ = 0;
+  }
+}
+
+void EventLoop::register_channel(std::shared_ptr<Channel> channel) {
+  channel->registry_index_ = channels_.size();
+  channels_.push_back(std::move(channel));
+  channel_count_.store(channels_.size(), std::memory_order_relaxed);
+}
+
+void EventLoop::unregister_channel(Channel& channel) noexcept {
+  std::size_t i = channel.registry_index_;
+  if (i >= channels_.size() || channels_[i].get() != &channel) return;
+  // Keep the channel alive until this call returns: the caller may be it.
+  std::shared_ptr<Channel> keep = std::move(channels_[i]);
+  if (i + 1 != channels_.size()) {
+    channels_[i] = std::move(channels_.back());
+    channels_[i]->registry_index_ = i;
+  }
+  channels_.pop_back();
+  channel.registry_index_ = static_cast<std::size_t>(-1);
+  channel_count_.store(channels_.size(), std::memory_order_relaxed);
+  // Release on a later turn, after whatever callback we are in has unwound.
+  post([k = std::move(keep)] {});
+}
+
+EventLoop::Stats EventLoop::stats() const noexcept {
+  return Stats{iterations_.load(std::memory_order_relaxed), tasks_run_.load(std::memory_order_relaxed),
+               busy_ns_.load(std::memory_order_relaxed)};
+}
+
+void EventLoop::on_prepare(uv_prepare_t* handle) {
+  // About to block in poll: the time since the last wake-up was busy time.
+  auto* self = static_cast<EventLoop*>(handle->data);
+  std::uint64_t t = uv_hrtime();
+  self->busy_ns_.fetch_add(t - self->last_wake_ns_, std::memory_order_relaxed);
+}
+
+void EventLoop::on_check(uv_check_t* handle) {
+  auto* self = static_cast<EventLoop*>(handle->data);
+  self->last_wake_ns_ = uv_hrtime();
+  self->iterations_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void EventLoop::offload(Task work, Task done) {
+  struct Work {
+    uv_work_t req;
+    Task work;
+    Task done;
+  };
+  auto* w = new Work{{}, std::move(work), std::move(done)};
+  w->req.data = w;
+  execute([this, w] {
+    int rc = uv_queue_work(
+        &loop_, &w->req, [](uv_work_t* req) { run_guarded(static_cast<Work*>(req->data)->work, "offloaded work"); },
+        [](uv_work_t* req, int) {
+          std::unique_ptr<Work> owned(static_cast<Work*>(req->data));
+          if (owned->done) run_guarded(owned->done, "offload completion");
+        });
+    if (rc != 0) {
+      log().error("uv_queue_work: {}", uv_strerror(rc));
+      std::unique_ptr<Work> owned(w);
+    }
+  });
+}
+
+void EventLoop::run_once() {
+  if (!options_.manual) throw std::logic_error("run_once() is for manual loops");
+  // Tasks may post more tasks; drain until quiet (bounded, to expose a task storm).
+  for (int round = 0; round < 1000 && wakeup_pending_.load(); ++round) run_posted_tasks();
+  run_due_timers();
+  uv_run(&loop_, UV_RUN_NOWAIT);
+}
+
+void EventLoop::advance_clock(std::uint64_t ms) {
+  if (!options_.manual) throw std::logic_error("advance_clock() is for manual loops");
+  manual_now_ += ms;
+  run_once();
+}
+
+}  // namespace sluice

@@ -1,0 +1,179 @@
+#include "sluice/transport/tcp_channel.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "sluice/core/log.hpp"
+
+namespace sluice {
+
+namespace {
+// Enough buffers per writev to batch a pipelined burst; IOV_MAX is 1024.
+constexpr std::size_t kMaxIov = 64;
+
+uv_stream_t* as_stream(uv_tcp_t* t) { return reinterpret_cast<uv_stream_t*>(t); }
+}  // namespace
+
+std::shared_ptr<TcpChannel> TcpChannel::create(EventLoop& loop, ChannelOptions options) {
+  std::shared_ptr<TcpChannel> channel(new TcpChannel(loop, options));
+  return channel;
+}
+
+TcpChannel::TcpChannel(EventLoop& loop, ChannelOptions options) : Channel(loop, options) {
+  int rc = uv_tcp_init(loop.uv(), &handle_);
+  if (rc != 0) throw std::runtime_error(std::string("uv_tcp_init: ") + uv_strerror(rc));
+  handle_.data = this;
+}
+
+void TcpChannel::start(const ChannelInitializer& initializer) {
+  sockaddr_storage addr{};
+  int len = sizeof addr;
+  if (uv_tcp_getsockname(&handle_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    local_address_ = SocketAddress::from(reinterpret_cast<sockaddr*>(&addr));
+  }
+  len = sizeof addr;
+  if (uv_tcp_getpeername(&handle_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    remote_address_ = SocketAddress::from(reinterpret_cast<sockaddr*>(&addr));
+  }
+  loop().register_channel(shared_from_this());
+  try {
+    if (initializer) initializer(*this);
+  } catch (const std::exception& e) {
+    log().error("channel {}: initializer threw: {}", id(), e.what());
+    close_now();
+    return;
+  }
+  activate();
+}
+
+void TcpChannel::transport_start_reading() {
+  int rc = uv_read_start(as_stream(&handle_), &TcpChannel::on_alloc, &TcpChannel::on_read);
+  if (rc != 0) transport_failed("read start", rc);
+}
+
+void TcpChannel::transport_stop_reading() { uv_read_stop(as_stream(&handle_)); }
+
+void TcpChannel::on_alloc(uv_handle_t* handle, std::size_t, uv_buf_t* buf) {
+  auto* self = static_cast<TcpChannel*>(handle->data);
+  buf->base = self->loop().read_slab();
+  buf->len = self->loop().read_slab_size();
+}
+
+void TcpChannel::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* self = static_cast<TcpChannel*>(stream->data);
+  if (nread > 0) {
+    self->loop().note_activity();
+    Buffer bytes = Buffer::borrow(buf->base, static_cast<std::size_t>(nread));
+    self->pipeline().fire_read(MessageRef::of(bytes));
+    if (!self->closed()) self->pipeline().fire_read_complete();
+  } else if (nread == UV_EOF) {
+    self->peer_shutdown_output();
+  } else if (nread < 0) {
+    self->transport_failed("read", static_cast<int>(nread));
+  }
+}
+
+void TcpChannel::consume_written(std::size_t n) noexcept {
+  while (n > 0) {
+    Buffer& front = outbound_.front();
+    std::size_t take = std::min(n, front.readable_bytes());
+    front.retrieve(take);
+    n -= take;
+    if (front.empty()) {
+      outbound_.pop_front();
+      --flushed_count_;
+    }
+  }
+}
+
+void TcpChannel::transport_flush() {
+  while (!writing_ && !closed() && flushed_count_ > 0) {
+    uv_buf_t bufs[kMaxIov];
+    std::size_t count = std::min(flushed_count_, kMaxIov);
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      Buffer& b = outbound_[i];
+      bufs[i] = uv_buf_init(b.peek_mut(), static_cast<unsigned>(b.readable_bytes()));
+      total += b.readable_bytes();
+    }
+    int rc = uv_try_write(as_stream(&handle_), bufs, static_cast<unsigned>(count));
+    if (rc == UV_EAGAIN) rc = 0;
+    if (rc < 0) {
+      transport_failed("write", rc);
+      return;
+    }
+    auto written = static_cast<std::size_t>(rc);
+    consume_written(written);
+    bool all_taken = written == total;
+    if (written > 0) bytes_sent(written);  // may close the channel
+    if (!all_taken && !closed()) write_rest();
+  }
+}
+
+void TcpChannel::write_rest() {
+  // The kernel's buffer is full: one uv_write takes the next batch and tells
+  // us when the socket drained it.
+  std::size_t count = std::min(flushed_count_, kMaxIov);
+  uv_buf_t bufs[kMaxIov];
+  in_flight_bytes_ = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    in_flight_.push_back(std::move(outbound_.front()));
+    outbound_.pop_front();
+    Buffer& b = in_flight_.back();
+    bufs[i] = uv_buf_init(b.peek_mut(), static_cast<unsigned>(b.readable_bytes()));
+    in_flight_bytes_ += b.readable_bytes();
+  }
+  flushed_count_ -= count;
+  write_req_.data = this;
+  int rc = uv_write(&write_req_, as_stream(&handle_), bufs, static_cast<unsigned>(count), &TcpChannel::on_write);
+  if (rc != 0) {
+    in_flight_.clear();
+    transport_failed("write", rc);
+    return;
+  }
+  writing_ = true;
+}
+
+void TcpChannel::on_write(uv_write_t* req, int status) {
+  auto* self = static_cast<TcpChannel*>(req->data);
+  self->writing_ = false;
+  std::size_t sent = self->in_flight_bytes_;
+  self->in_flight_.clear();
+  self->in_flight_bytes_ = 0;
+  if (self->closed()) return;
+  if (status < 0) {
+    self->transport_failed("write", status);
+    return;
+  }
+  self->bytes_sent(sent);
+  if (!self->closed()) self->transport_flush();
+}
+
+void TcpChannel::transport_shutdown_output() {
+  shutdown_req_.data = this;
+  int rc = uv_shutdown(&shutdown_req_, as_stream(&handle_), &TcpChannel::on_shutdown);
+  if (rc != 0) log().debug("channel {}: shutdown: {}", id(), uv_strerror(rc));
+}
+
+void TcpChannel::on_shutdown(uv_shutdown_t*, int) {}
+
+void TcpChannel::transport_close() {
+  auto* h = reinterpret_cast<uv_handle_t*>(&handle_);
+  if (uv_is_closing(h)) return;
+  // libuv owns the handle until on_close: keep the channel alive until then,
+  // even if it was never registered with its loop (a refused connection).
+  closing_self_ = std::static_pointer_cast<TcpChannel>(shared_from_this());
+  uv_close(h, &TcpChannel::on_close);
+}
+
+void TcpChannel::on_close(uv_handle_t* handle) {
+  auto* self = static_cast<TcpChannel*>(handle->data);
+  std::shared_ptr<TcpChannel> keep = std::move(self->closing_self_);
+  if (self->closed_hook_) {
+    auto hook = std::move(self->closed_hook_);
+    hook();
+  }
+  self->transport_closed();
+}
+
+}  // namespace sluice

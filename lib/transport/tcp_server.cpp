@@ -1,0 +1,197 @@
+#include "sluice/transport/tcp_server.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
+
+#include "sluice/core/log.hpp"
+
+namespace sluice {
+
+namespace {
+
+struct Listener {
+  uv_tcp_t handle{};
+  EventLoop* loop = nullptr;
+  std::size_t index = 0;
+  std::shared_ptr<TcpServer::State> state;
+  std::uint64_t last_error_log_ms = 0;
+};
+
+int open_listen_socket(const SocketAddress& addr) {
+  int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket");
+  int one = 1;
+  // Every loop binds its own socket to the same port; the kernel spreads
+  // incoming connections across them (libuv 1.44 has no UV_TCP_REUSEPORT).
+  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    int e = errno;
+    ::close(fd);
+    throw std::system_error(e, std::generic_category(), "setsockopt(SO_REUSEPORT)");
+  }
+  if (::bind(fd, addr.sockaddr_ptr(), addr.length()) != 0) {
+    int e = errno;
+    ::close(fd);
+    throw std::system_error(e, std::generic_category(), "bind " + addr.to_string());
+  }
+  return fd;
+}
+
+SocketAddress bound_address(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  return SocketAddress::from(reinterpret_cast<sockaddr*>(&ss));
+}
+
+}  // namespace
+
+struct TcpServer::State {
+  ServerOptions options;
+  ChannelInitializer initializer;
+  SocketAddress address;
+  std::vector<Listener*> listeners;  // each owned by its loop until closed
+  std::atomic<std::size_t> connections{0};
+  std::atomic<std::uint64_t> accepted{0};
+  std::atomic<std::uint64_t> rejected{0};
+  std::atomic<std::uint64_t> accept_errors{0};
+  std::vector<std::atomic<std::uint64_t>> accepted_per_loop;
+  std::atomic<bool> started{false};
+  std::atomic<bool> stopped{false};
+
+  static void on_connection(uv_stream_t* server, int status);
+  /// Closes every listener on its own loop and waits. Not on a loop thread.
+  void close_listeners();
+};
+
+void TcpServer::State::close_listeners() {
+  if (stopped.exchange(true)) return;
+  for (Listener* l : listeners) {
+    l->loop->run_sync([l] {
+      uv_close(reinterpret_cast<uv_handle_t*>(&l->handle), [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
+    });
+  }
+  listeners.clear();
+}
+
+void TcpServer::State::on_connection(uv_stream_t* server, int status) {
+  auto* listener = static_cast<Listener*>(server->data);
+  State& state = *listener->state;
+  EventLoop& loop = *listener->loop;
+  if (status < 0) {
+    state.accept_errors.fetch_add(1, std::memory_order_relaxed);
+    if (loop.now() - listener->last_error_log_ms >= 1000 || listener->last_error_log_ms == 0) {
+      listener->last_error_log_ms = loop.now();
+      log().warn("{}: accept failed: {} (waiting connections are refused until resources free up)", loop.name(),
+                 uv_strerror(status));
+    }
+    return;
+  }
+  auto channel = TcpChannel::create(loop, state.options.channel);
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(channel->handle())) != 0) {
+    channel->close_now();
+    return;
+  }
+  std::size_t max = state.options.max_connections;
+  if (max != 0 && state.connections.load(std::memory_order_relaxed) >= max) {
+    state.rejected.fetch_add(1, std::memory_order_relaxed);
+    channel->close_now();
+    return;
+  }
+  state.connections.fetch_add(1, std::memory_order_relaxed);
+  state.accepted.fetch_add(1, std::memory_order_relaxed);
+  state.accepted_per_loop[listener->index].fetch_add(1, std::memory_order_relaxed);
+  if (state.options.tcp_nodelay) uv_tcp_nodelay(channel->handle(), 1);
+  channel->on_closed([s = listener->state] { s->connections.fetch_sub(1, std::memory_order_relaxed); });
+  channel->start(state.initializer);
+}
+
+TcpServer::TcpServer(EventLoopGroup& group, ServerOptions options, ChannelInitializer initializer)
+    : group_(group), state_(std::make_shared<State>()) {
+  state_->options = std::move(options);
+  state_->initializer = std::move(initializer);
+}
+
+TcpServer::~TcpServer() {
+  stop();
+  if (shutdown_hook_ != 0) group_.remove_shutdown_hook(shutdown_hook_);
+}
+
+void TcpServer::start() {
+  if (state_->started) throw std::logic_error("TcpServer::start called twice");
+  auto addr = SocketAddress::parse(state_->options.host, state_->options.port);
+  if (!addr) throw std::invalid_argument("TcpServer: not a numeric address: " + state_->options.host);
+
+  // Bind every socket first so a failure leaves nothing half-started.
+  std::vector<int> fds;
+  try {
+    for (std::size_t i = 0; i < group_.size(); ++i) {
+      fds.push_back(open_listen_socket(*addr));
+      if (i == 0) {
+        *addr = bound_address(fds[0]);  // port 0 became a real port: all loops share it
+      }
+    }
+  } catch (...) {
+    for (int fd : fds) ::close(fd);
+    throw;
+  }
+  state_->address = *addr;
+  state_->started = true;
+  state_->accepted_per_loop = std::vector<std::atomic<std::uint64_t>>(group_.size());
+
+  std::string failure;
+  std::size_t i = 0;
+  for (; i < group_.size(); ++i) {
+    EventLoop& loop = group_.at(i);
+    auto* listener = new Listener;
+    listener->loop = &loop;
+    listener->index = i;
+    listener->state = state_;
+    state_->listeners.push_back(listener);
+    int fd = fds[i];
+    int backlog = state_->options.backlog;
+    loop.run_sync([listener, fd, backlog, &failure] {
+      uv_tcp_init(listener->loop->uv(), &listener->handle);
+      listener->handle.data = listener;
+      int rc = uv_tcp_open(&listener->handle, fd);
+      if (rc == 0) {
+        rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener->handle), backlog, &State::on_connection);
+      } else {
+        ::close(fd);
+      }
+      if (rc != 0) failure = std::string("listen: ") + uv_strerror(rc);
+    });
+    if (!failure.empty()) break;
+  }
+  if (!failure.empty()) {
+    for (std::size_t unused = i + 1; unused < fds.size(); ++unused) ::close(fds[unused]);
+    stop();
+    throw std::system_error(EADDRINUSE, std::generic_category(), failure);
+  }
+  shutdown_hook_ = group_.add_shutdown_hook([state = state_] { state->close_listeners(); });
+  log().info("listening on {} with {} loop(s)", state_->address.to_string(), group_.size());
+}
+
+void TcpServer::stop() {
+  if (!state_->started || group_.is_shut_down()) return;
+  state_->close_listeners();
+}
+
+std::uint16_t TcpServer::port() const noexcept { return state_->address.port(); }
+SocketAddress TcpServer::address() const { return state_->address; }
+std::size_t TcpServer::connections() const noexcept { return state_->connections.load(std::memory_order_relaxed); }
+std::uint64_t TcpServer::accepted() const noexcept { return state_->accepted.load(std::memory_order_relaxed); }
+std::uint64_t TcpServer::rejected() const noexcept { return state_->rejected.load(std::memory_order_relaxed); }
+std::uint64_t TcpServer::accept_errors() const noexcept {
+  return state_->accept_errors.load(std::memory_order_relaxed);
+}
+std::uint64_t TcpServer::accepted_on(std::size_t loop_index) const {
+  return state_->accepted_per_loop.at(loop_index).load(std::memory_order_relaxed);
+}
+
+}  // namespace sluice
