@@ -1,1 +1,241 @@
+// TcpServer over real loopback sockets: many clients, both loops, limits,
+// idle timeouts, graceful shutdown.
+
 #include <catch2/catch.hpp>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "echo/echo_pipeline.hpp"
+#include "sluice/transport/tcp_client.hpp"
+#include "sluice/transport/tcp_server.hpp"
+#include "support/test_support.hpp"
+
+using namespace sluice;
+using sluice::test::BlockingClient;
+using sluice::test::wait_until;
+
+namespace {
+
+std::string pattern(std::size_t size, std::size_t seed) {
+  std::string s(size, '\0');
+  for (std::size_t i = 0; i < size; ++i) s[i] = static_cast<char>('a' + (i * 7 + seed * 13) % 26);
+  return s;
+}
+
+// Client side of the 1,000-connection test: sends its pattern once, then
+// collects the echo and compares it.
+class EchoCheck final : public InboundHandler<Buffer, Buffer> {
+ public:
+  EchoCheck(std::string expected, std::atomic<int>& ok, std::atomic<int>& bad)
+      : expected_(std::move(expected)), ok_(ok), bad_(bad) {}
+  void channel_active(HandlerContext& ctx) override {
+    Buffer out = Buffer::copy_of(expected_);
+    ctx.write_and_flush(out);
+    ctx.fire_channel_active();
+  }
+  void read(HandlerContext& ctx, Buffer& message) override {
+    received_.append(message.view());
+    message.retrieve_all();
+    if (received_.size() >= expected_.size()) {
+      (received_ == expected_ ? ok_ : bad_).fetch_add(1);
+      ctx.close();
+    }
+  }
+
+ private:
+  std::string expected_;
+  std::string received_;
+  std::atomic<int>& ok_;
+  std::atomic<int>& bad_;
+};
+
+}  // namespace
+
+TEST_CASE("1,000 concurrent echo clients against 2 loops: every byte comes back, both loops accept") {
+  test::raise_fd_limit();
+  EventLoopGroup server_loops({2, false, "srv"});
+  TcpServer server(server_loops, ServerOptions{}, [](Channel& c) { echo::init_echo_pipeline(c, echo::Mode::raw, 0); });
+  server.start();
+  REQUIRE(server.port() != 0);
+
+  EventLoopGroup client_loops({1, false, "cli"});
+  constexpr int kClients = 1000;
+  std::atomic<int> ok{0}, bad{0}, failed{0};
+  for (int i = 0; i < kClients; ++i) {
+    std::string expected = pattern(4096 + static_cast<std::size_t>(i % 7) * 1000, static_cast<std::size_t>(i));
+    TcpClient::connect(
+        client_loops.next(), "127.0.0.1", server.port(),
+        [expected, &ok, &bad](Channel& c) { c.pipeline().add_last("check", std::make_shared<EchoCheck>(expected, ok, bad)); },
+        [&failed](std::shared_ptr<Channel> ch, std::string) {
+          if (!ch) failed.fetch_add(1);
+        });
+  }
+  REQUIRE(wait_until([&] { return ok + bad + failed == kClients; }, std::chrono::seconds(60)));
+  CHECK(bad == 0);
+  CHECK(failed == 0);
+  CHECK(ok == kClients);
+  CHECK(server.accepted() == kClients);
+  CHECK(server.accepted_on(0) > 0);
+  CHECK(server.accepted_on(1) > 0);
+  CHECK(server.accepted_on(0) + server.accepted_on(1) == kClients);
+  REQUIRE(wait_until([&] { return server.connections() == 0; }));
+  client_loops.shutdown_gracefully();
+  server_loops.shutdown_gracefully();
+}
+
+TEST_CASE("port 0 picks one free port that every loop listens on") {
+  EventLoopGroup loops({2, false, "srv"});
+  TcpServer server(loops, ServerOptions{}, [](Channel& c) { echo::init_echo_pipeline(c, echo::Mode::raw, 0); });
+  server.start();
+  std::uint16_t port = server.port();
+  REQUIRE(port != 0);
+  // Enough connections that the kernel's hash reaches both listeners.
+  std::vector<std::unique_ptr<BlockingClient>> clients;
+  for (int i = 0; i < 64; ++i) {
+    clients.push_back(std::make_unique<BlockingClient>(port));
+    clients.back()->send_all("ping");
+    REQUIRE(clients.back()->recv_exact(4) == "ping");
+  }
+  CHECK(server.accepted_on(0) > 0);
+  CHECK(server.accepted_on(1) > 0);
+}
+
+TEST_CASE("IPv6 listeners echo") {
+  EventLoopGroup loops({1, false, "srv6"});
+  ServerOptions options;
+  options.host = "::1";
+  TcpServer server(loops, options, [](Channel& c) { echo::init_echo_pipeline(c, echo::Mode::raw, 0); });
+  try {
+    server.start();
+  } catch (const std::system_error& e) {
+    WARN("no IPv6 loopback here: " << e.what());
+    return;
+  }
+  EventLoopGroup client_loops({1, false, "cli6"});
+  std::atomic<int> ok{0}, bad{0};
+  auto ch = TcpClient::connect_sync(client_loops.at(0), "::1", server.port(), [&](Channel& c) {
+    c.pipeline().add_last("check", std::make_shared<EchoCheck>("over six", ok, bad));
+  });
+  REQUIRE(wait_until([&] { return ok + bad == 1; }));
+  CHECK(ok == 1);
+  CHECK(ch->remote_address().is_ipv6());
+}
+
+TEST_CASE("line and length framings echo whole frames") {
+  EventLoopGroup loops({1, false, "srv"});
+  SECTION("line") {
+    TcpServer server(loops, ServerOptions{}, [](Channel& c) { echo::init_echo_pipeline(c, echo::Mode::line, 0); });
+    server.start();
+    BlockingClient client(server.port());
+    client.send_all("first\nsecond\r\nthi");
+    CHECK(client.recv_exact(14) == "first\nsecond\r\n");
+    client.send_all("rd\n");
+    CHECK(client.recv_exact(6) == "third\n");
+  }
+  SECTION("length") {
+    TcpServer server(loops, ServerOptions{}, [](Channel& c) { echo::init_echo_pipeline(c, echo::Mode::length, 0); });
+    server.start();
+    BlockingClient client(server.port());
+    std::string frame("\0\0\0\5hello", 9);
+    client.send_all(frame + frame.substr(0, 6));
+    CHECK(client.recv_exact(9) == frame);
+    client.send_all(frame.substr(6));
+    CHECK(client.recv_exact(9) == frame);
+  }
+}
+
+TEST_CASE("connections over max_connections are closed at once and counted") {
+  EventLoopGroup loops({1, false, "srv"});
+  ServerOptions options;
+  options.max_connections = 3;
+  TcpServer server(loops, options, [](Channel& c) { echo::init_echo_pipeline(c, echo::Mode::raw, 0); });
+  server.start();
+  std::vector<std::unique_ptr<BlockingClient>> kept;
+  for (int i = 0; i < 3; ++i) {
+    kept.push_back(std::make_unique<BlockingClient>(server.port()));
+    kept.back()->send_all("x");
+    REQUIRE(kept.back()->recv_exact(1) == "x");
+  }
+  BlockingClient extra(server.port());
+  CHECK(extra.wait_closed());
+  CHECK(server.rejected() == 1);
+  CHECK(server.connections() == 3);
+  // The admitted ones are untouched.
+  kept[0]->send_all("still here");
+  CHECK(kept[0]->recv_exact(10) == "still here");
+  // A freed slot admits a new connection.
+  kept.pop_back();
+  REQUIRE(wait_until([&] { return server.connections() == 2; }));
+  BlockingClient again(server.port());
+  again.send_all("y");
+  CHECK(again.recv_exact(1) == "y");
+}
+
+TEST_CASE("the idle timeout closes a silent connection and spares a busy one") {
+  EventLoopGroup loops({1, false, "srv"});
+  TcpServer server(loops, ServerOptions{}, [](Channel& c) { echo::init_echo_pipeline(c, echo::Mode::raw, 300); });
+  server.start();
+  BlockingClient silent(server.port());
+  BlockingClient busy(server.port());
+  auto start = std::chrono::steady_clock::now();
+  // The busy client talks every 100 ms; the silent one never does.
+  bool silent_closed = false;
+  for (int i = 0; i < 200 && !silent_closed; ++i) {
+    busy.send_all("k");
+    REQUIRE(busy.recv_exact(1) == "k");
+    silent_closed = silent.wait_closed(std::chrono::milliseconds(100));
+  }
+  CHECK(silent_closed);
+  CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(300));
+  busy.send_all("alive");
+  CHECK(busy.recv_exact(5) == "alive");
+}
+
+namespace {
+// Echoes each read after a delay on the thread pool, and on a graceful
+// shutdown closes once nothing is in flight.
+class SlowEcho final : public InboundHandler<Buffer, Buffer> {
+ public:
+  void read(HandlerContext& ctx, Buffer& message) override {
+    ++in_flight_;
+    auto copy = std::make_shared<std::string>(message.retrieve_all_as_string());
+    auto channel = ctx.channel().shared_from_this();
+    ctx.loop().offload([] { std::this_thread::sleep_for(std::chrono::milliseconds(300)); },  // simulated work
+                       [this, channel, copy] {
+                         channel->write_and_flush(Buffer::copy_of(*copy));
+                         if (--in_flight_ == 0 && draining_) channel->close();
+                       });
+  }
+  void user_event(HandlerContext& ctx, const UserEvent& event) override {
+    if (dynamic_cast<const GracefulShutdownEvent*>(&event) != nullptr) {
+      draining_ = true;
+      if (in_flight_ == 0) ctx.close();
+    }
+    ctx.fire_user_event(event);
+  }
+
+ private:
+  int in_flight_ = 0;
+  bool draining_ = false;
+};
+}  // namespace
+
+TEST_CASE("graceful shutdown lets an in-flight echo finish, then closes") {
+  EventLoopGroup loops({1, false, "srv"});
+  TcpServer server(loops, ServerOptions{}, [](Channel& c) { c.pipeline().add_last("slow", std::make_shared<SlowEcho>()); });
+  server.start();
+  BlockingClient client(server.port());
+  client.send_all("in flight");
+  REQUIRE(wait_until([&] { return server.connections() == 1; }));
+  std::thread stopper([&] { loops.shutdown_gracefully(50, 10000); });
+  CHECK(client.recv_exact(9) == "in flight");
+  CHECK(client.wait_closed());
+  stopper.join();
+  CHECK(loops.is_shut_down());
+  // The listener is gone: a new connection is refused.
+  CHECK_THROWS(BlockingClient(server.port()));
+}

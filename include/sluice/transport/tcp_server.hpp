@@ -29,10 +29,12 @@ struct ServerOptions {
 /// thread but a loop's own; the counters from any thread. The group must
 /// outlive the server; a graceful group shutdown stops it first.
 ///
-/// Out of descriptors (EMFILE/ENFILE), libuv accepts and at once closes the
-/// waiting connections with a reserved descriptor, so the loop neither spins
-/// nor stops; the server counts the error, logs it at most once a second, and
-/// serves again as soon as descriptors are free.
+/// Out of descriptors (EMFILE/ENFILE), libuv frees a descriptor it keeps in
+/// reserve, accepts and at once closes the waiting connections, and takes the
+/// reserve back, so the loop neither spins nor stops and clients are refused
+/// quickly instead of hanging; the server serves again as soon as descriptors
+/// are free. Accept errors libuv does report are counted and logged at most
+/// once a second.
 class TcpServer {
  public:
   TcpServer(EventLoopGroup& group, ServerOptions options, ChannelInitializer initializer);
@@ -52,7 +54,7 @@ class TcpServer {
   std::size_t connections() const noexcept;      // open now
   std::uint64_t accepted() const noexcept;       // since start
   std::uint64_t rejected() const noexcept;       // closed at once: over max_connections
-  std::uint64_t accept_errors() const noexcept;  // EMFILE, ENFILE and the like
+  std::uint64_t accept_errors() const noexcept;  // accept failures libuv reported
   /// Connections accepted by loop i (to see the kernel's spread).
   std::uint64_t accepted_on(std::size_t loop_index) const;
 
