@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "sluice/core/event_loop_group.hpp"
 #include "sluice/core/log.hpp"
 #include "sluice/transport/tcp_client.hpp"
 
