@@ -145,8 +145,10 @@ HandlerContext* Pipeline::link_after(HandlerContext* prev, std::string name, std
   ctx->next_ = prev->next_;
   prev->next_->prev_ = ctx;
   prev->next_ = ctx;
-  ctx->handler_->handler_added(*ctx);
+  // Validate first: a handler the pipeline rejects is never told it was
+  // added (it may have started timers that would outlive its context).
   validate_if_active(ctx);
+  ctx->handler_->handler_added(*ctx);
   return ctx;
 }
 
@@ -202,11 +204,41 @@ std::shared_ptr<HandlerBase> Pipeline::remove(std::string_view name) {
 
 std::shared_ptr<HandlerBase> Pipeline::replace(std::string_view name, std::string new_name,
                                                std::shared_ptr<HandlerBase> handler) {
-  HandlerContext* ctx = find(name);
-  if (ctx == nullptr) throw std::invalid_argument("Pipeline: no handler named '" + std::string(name) + "'");
-  HandlerContext* prev = ctx->prev_;
-  auto old = remove(name);
-  link_after(prev, std::move(new_name), std::move(handler));
+  HandlerContext* old_ctx = find(name);
+  if (old_ctx == nullptr) throw std::invalid_argument("Pipeline: no handler named '" + std::string(name) + "'");
+  if (!handler) throw std::invalid_argument("Pipeline: null handler '" + new_name + "'");
+  HandlerContext* same_name = find(new_name);
+  if (same_name != nullptr && same_name != old_ctx) {
+    throw std::invalid_argument("Pipeline: duplicate handler name '" + new_name + "'");
+  }
+  // The new handler takes the old one's place before the old one leaves, so
+  // what the old one passes on while being removed (a decoder's held-back
+  // bytes) reaches its successor, as in Netty.
+  auto* ctx = new HandlerContext(*this, std::move(new_name), std::move(handler));
+  HandlerContext* prev = old_ctx->prev_;
+  HandlerContext* next = old_ctx->next_;
+  ctx->prev_ = prev;
+  ctx->next_ = next;
+  prev->next_ = ctx;
+  next->prev_ = ctx;
+  old_ctx->next_ = ctx;  // the old context keeps its links (see unlink)
+  if (channel_->is_active()) {
+    try {
+      validate();
+    } catch (...) {
+      // Undo: the old handler goes back as if nothing happened.
+      prev->next_ = old_ctx;
+      next->prev_ = old_ctx;
+      old_ctx->next_ = next;
+      delete ctx;
+      throw;
+    }
+  }
+  ctx->handler_->handler_added(*ctx);
+  std::shared_ptr<HandlerBase> old = old_ctx->handler_;
+  old->handler_removed(*old_ctx);
+  // The old handler may be running right now: free its context on a later turn.
+  channel_->loop().post([owned = std::unique_ptr<HandlerContext>(old_ctx)] {});
   return old;
 }
 

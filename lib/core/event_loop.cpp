@@ -143,7 +143,10 @@ void EventLoop::close_everything() {
   run_posted_tasks();
   timers_.clear();
   timer_heap_.clear();
-  wakeup_closed_.store(true, std::memory_order_release);
+  {
+    std::lock_guard<std::mutex> lock(pending_mutex_);
+    wakeup_closed_.store(true, std::memory_order_release);
+  }
   for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&wakeup_), reinterpret_cast<uv_handle_t*>(&timer_),
                          reinterpret_cast<uv_handle_t*>(&prepare_), reinterpret_cast<uv_handle_t*>(&check_)}) {
     if (!uv_is_closing(h)) uv_close(h, nullptr);
@@ -157,11 +160,11 @@ EventLoop* EventLoop::current() noexcept { return t_current_loop; }
 std::uint64_t EventLoop::now() const noexcept { return options_.manual ? manual_now_ : uv_now(&loop_); }
 
 void EventLoop::post(Task task) {
-  {
-    std::lock_guard<std::mutex> lock(pending_mutex_);
-    pending_.push_back(std::move(task));
-  }
-  // Only the first post since the loop last drained the queue pays for a wake-up.
+  std::lock_guard<std::mutex> lock(pending_mutex_);
+  pending_.push_back(std::move(task));
+  // Only the first post since the loop last drained the queue pays for a
+  // wake-up. The send happens under the lock that close_everything() takes
+  // to mark the handle closed, so it can never reach a closed loop.
   if (!wakeup_pending_.exchange(true, std::memory_order_acq_rel) && !options_.manual &&
       !wakeup_closed_.load(std::memory_order_acquire)) {
     uv_async_send(&wakeup_);
@@ -204,13 +207,19 @@ void EventLoop::drain_posted_tasks() {
 
 void EventLoop::run_posted_tasks() {
   wakeup_pending_.store(false, std::memory_order_release);
+  // The batch is a local: a task may re-enter (close_everything(), posted by
+  // stop(), runs the queue), and must not swap out the vector being iterated.
+  // running_tasks_ only lends its capacity.
+  std::vector<Task> batch = std::move(running_tasks_);
+  running_tasks_.clear();
   {
     std::lock_guard<std::mutex> lock(pending_mutex_);
-    running_tasks_.swap(pending_);
+    batch.swap(pending_);
   }
-  for (Task& t : running_tasks_) run_guarded(t, "posted task");
-  tasks_run_.fetch_add(running_tasks_.size(), std::memory_order_relaxed);
-  running_tasks_.clear();
+  for (Task& t : batch) run_guarded(t, "posted task");
+  tasks_run_.fetch_add(batch.size(), std::memory_order_relaxed);
+  batch.clear();
+  running_tasks_ = std::move(batch);
 }
 
 EventLoop::TimerId EventLoop::run_after(std::uint64_t delay_ms, Task task) {
@@ -236,7 +245,11 @@ void EventLoop::cancel(TimerId id) {
 void EventLoop::add_timer(TimerId id, std::uint64_t delay_ms, std::uint64_t period_ms, Task task) {
   if (stopping_) return;
   timers_.emplace(id, TimerRecord{period_ms, std::move(task)});
-  timer_heap_.push_back(HeapItem{now() + delay_ms, id});
+  // now() is libuv's cached time, truncated to the millisecond and as old as
+  // this loop iteration: counting from it fires a timer before `delay_ms` has
+  // passed since the call. Count from the current time, rounded up.
+  std::uint64_t start = options_.manual ? now() : (uv_hrtime() + 999'999) / 1'000'000;
+  timer_heap_.push_back(HeapItem{start + delay_ms, id});
   std::push_heap(timer_heap_.begin(), timer_heap_.end(), std::greater<>{});
   arm_timer();
 }
@@ -276,7 +289,12 @@ void EventLoop::run_due_timers() {
     if (it->second.period_ms != 0) {
       timer_heap_.push_back(HeapItem{t + it->second.period_ms, item.id});
       std::push_heap(timer_heap_.begin(), timer_heap_.end(), std::greater<>{});
-      run_guarded(it->second.task, "periodic timer");  // may cancel itself: `it` is not used after
+      // The task may cancel itself, which erases its record: run it from a
+      // local so it is not destroyed while it runs, and put it back after.
+      Task task = std::move(it->second.task);
+      run_guarded(task, "periodic timer");
+      auto again = timers_.find(item.id);
+      if (again != timers_.end()) again->second.task = std::move(task);
     } else {
       Task task = std::move(it->second.task);
       timers_.erase(it);

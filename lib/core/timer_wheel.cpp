@@ -39,8 +39,13 @@ void TimerWheel::advance(std::uint64_t now_ms) {
   std::uint64_t target = now_ms / tick_ms_;
   if (target <= current_tick_) return;
   std::uint64_t steps = std::min<std::uint64_t>(target - current_tick_, slots_.size());
-  for (std::uint64_t i = 1; i <= steps; ++i) {
-    Sentinel& slot = slots_[(current_tick_ + i) % slots_.size()];
+  // Over a gap longer than a revolution every slot is visited once, as ticks
+  // target-slots+1 .. target.
+  for (std::uint64_t tick = target - steps + 1; tick <= target; ++tick) {
+    // Keep current_tick_ at the tick being fired: schedule() from a callback
+    // then files entries after it, never into a slot this advance has passed.
+    current_tick_ = tick;
+    Sentinel& slot = slots_[tick % slots_.size()];
     // Move the slot's entries to a private list first: callbacks may re-arm
     // entries into this very slot, and those must wait for a later turn.
     Sentinel pending;

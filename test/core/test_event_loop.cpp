@@ -1,1 +1,926 @@
+// EventLoop on its own thread (posting, timers, offloading, failures, stop)
+// and in manual mode (driven by run_once()/advance_clock() from the test).
+//
+// Nothing here sleeps to let something happen: every wait is on a future, or
+// polls an atomic against a generous deadline. Timing is only asserted as a
+// lower bound (a timer never fires early), never as an upper bound.
+
 #include <catch2/catch.hpp>
+#include <spdlog/sinks/base_sink.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <latch>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sluice/core/buffer_pool.hpp"
+#include "sluice/core/event_loop.hpp"
+#include "sluice/core/log.hpp"
+#include "sluice/core/timer_wheel.hpp"
+
+using namespace std::chrono_literals;
+using sluice::BufferPool;
+using sluice::EventLoop;
+using sluice::TimerWheel;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto kWait = 10s;
+
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout = kWait) {
+  const auto deadline = Clock::now() + timeout;
+  while (!pred()) {
+    if (Clock::now() > deadline) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+template <class T>
+bool ready(std::future<T>& f) {
+  return f.wait_for(kWait) == std::future_status::ready;
+}
+
+// Collects what the "sluice" logger writes while it is installed. Install it
+// before any loop of the test starts and let it go after they stopped: the
+// logger's sink list is not meant to change while others log.
+class LogCapture {
+ public:
+  LogCapture() : sink_(std::make_shared<Sink>()) { sluice::log().sinks().push_back(sink_); }
+  ~LogCapture() {
+    auto& sinks = sluice::log().sinks();
+    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
+  }
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+
+  bool contains(const std::string& text) const {
+    std::lock_guard<std::mutex> lock(sink_->lines_mutex);
+    return std::any_of(sink_->lines.begin(), sink_->lines.end(),
+                       [&](const std::string& line) { return line.find(text) != std::string::npos; });
+  }
+
+ private:
+  struct Sink : spdlog::sinks::base_sink<std::mutex> {
+    mutable std::mutex lines_mutex;
+    std::vector<std::string> lines;
+
+   protected:
+    void sink_it_(const spdlog::details::log_msg& msg) override {
+      std::lock_guard<std::mutex> lock(lines_mutex);
+      lines.emplace_back(msg.payload.data(), msg.payload.size());
+    }
+    void flush_() override {}
+  };
+  std::shared_ptr<Sink> sink_;
+};
+
+// Runs on the loop thread; its destructor runs when that thread exits.
+struct ThreadExitProbe {
+  std::atomic<bool>* exited = nullptr;
+  ~ThreadExitProbe() {
+    if (exited != nullptr) exited->store(true);
+  }
+};
+thread_local ThreadExitProbe t_exit_probe;
+
+std::thread::id loop_thread_id(EventLoop& loop) {
+  std::thread::id id;
+  loop.run_sync([&id] { id = std::this_thread::get_id(); });
+  return id;
+}
+
+EventLoop::Options manual_options(std::uint64_t wheel_tick_ms = 50) {
+  EventLoop::Options o;
+  o.name = "manual";
+  o.manual = true;
+  o.wheel_tick_ms = wheel_tick_ms;
+  return o;
+}
+
+struct WheelProbe {
+  explicit WheelProbe(EventLoop& loop) : loop(&loop) {}
+  EventLoop* loop;
+  int fired = 0;
+  std::uint64_t fired_at = 0;
+  std::promise<std::uint64_t> first_fire;
+  TimerWheel::Entry entry{&WheelProbe::on_fire, this};
+  static void on_fire(void* self) {
+    auto* p = static_cast<WheelProbe*>(self);
+    p->fired_at = p->loop->now();
+    if (++p->fired == 1) p->first_fire.set_value(p->fired_at);
+  }
+};
+
+}  // namespace
+
+// ---- the loop thread --------------------------------------------------------
+
+TEST_CASE("EventLoop: a posted task runs on the loop thread, which owns the loop", "[event_loop]") {
+  struct Seen {
+    std::thread::id thread;
+    bool in_loop_thread = false;
+    bool current_is_loop = false;
+    bool pool_is_loops = false;
+  };
+  std::promise<Seen> seen;
+  auto f = seen.get_future();
+  EventLoop loop;
+  loop.start();
+  loop.post([&] {
+    seen.set_value(Seen{std::this_thread::get_id(), loop.is_in_loop_thread(), EventLoop::current() == &loop,
+                        BufferPool::local() == &loop.buffer_pool()});
+  });
+  REQUIRE(ready(f));
+  Seen s = f.get();
+  CHECK(s.thread != std::this_thread::get_id());
+  CHECK(s.in_loop_thread);
+  CHECK(s.current_is_loop);
+  CHECK(s.pool_is_loops);
+  CHECK_FALSE(loop.is_in_loop_thread());
+  CHECK(EventLoop::current() != &loop);
+}
+
+TEST_CASE("EventLoop: posts from many threads run exactly once each, in per-thread order", "[event_loop]") {
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 5000;
+  std::vector<std::vector<int>> seen(kThreads);  // touched only on the loop thread
+  std::atomic<int> ran{0};
+  std::atomic<int> off_loop{0};
+  EventLoop loop;
+  loop.start();
+
+  std::latch go(kThreads);
+  std::vector<std::thread> posters;
+  for (int t = 0; t < kThreads; ++t) {
+    posters.emplace_back([&, t] {
+      go.arrive_and_wait();
+      for (int i = 0; i < kPerThread; ++i) {
+        loop.post([&, t, i] {
+          seen[static_cast<std::size_t>(t)].push_back(i);
+          if (!loop.is_in_loop_thread()) ++off_loop;
+          ++ran;
+        });
+      }
+    });
+  }
+  for (auto& p : posters) p.join();
+
+  REQUIRE(eventually([&] { return ran.load() == kThreads * kPerThread; }));
+  loop.run_sync([] {});  // everything the posters sent ran before this
+  CHECK(off_loop.load() == 0);
+  for (int t = 0; t < kThreads; ++t) {
+    CAPTURE(t);
+    const auto& got = seen[static_cast<std::size_t>(t)];
+    REQUIRE(got.size() == kPerThread);
+    bool in_order = true;
+    for (int i = 0; i < kPerThread; ++i) in_order = in_order && got[static_cast<std::size_t>(i)] == i;
+    CHECK(in_order);
+  }
+  // The count is published after each batch: wait for it, then check it exactly.
+  const std::uint64_t expected = kThreads * kPerThread + 1;  // + the run_sync task
+  CHECK(eventually([&] { return loop.stats().tasks_run >= expected; }));
+  CHECK(loop.stats().tasks_run == expected);
+}
+
+TEST_CASE("EventLoop: a task posted from a loop task runs after the current one", "[event_loop]") {
+  std::vector<std::string> order;
+  std::promise<void> done;
+  auto f = done.get_future();
+  EventLoop loop;
+  loop.start();
+  loop.post([&] {
+    loop.post([&] {
+      order.push_back("inner");
+      done.set_value();
+    });
+    order.push_back("outer finished");
+  });
+  REQUIRE(ready(f));
+  CHECK(order == std::vector<std::string>{"outer finished", "inner"});
+}
+
+TEST_CASE("EventLoop: execute runs inline on the loop thread and posts from elsewhere", "[event_loop]") {
+  bool ran_before_execute_returned = false;
+  std::promise<bool> from_outside;
+  auto f = from_outside.get_future();
+  EventLoop loop;
+  loop.start();
+
+  loop.run_sync([&] {
+    bool ran = false;
+    loop.execute([&ran] { ran = true; });
+    ran_before_execute_returned = ran;
+  });
+  CHECK(ran_before_execute_returned);
+
+  loop.execute([&] { from_outside.set_value(loop.is_in_loop_thread()); });
+  REQUIRE(ready(f));
+  CHECK(f.get());
+}
+
+TEST_CASE("EventLoop: run_sync runs the task on the loop and waits for it", "[event_loop]") {
+  int value = 0;  // plain int: run_sync's return orders the accesses
+  std::thread::id ran_on;
+  EventLoop loop;
+  loop.start();
+  loop.run_sync([&] {
+    value = 42;
+    ran_on = std::this_thread::get_id();
+  });
+  CHECK(value == 42);
+  CHECK(ran_on != std::this_thread::get_id());
+}
+
+TEST_CASE("EventLoop: run_sync on the loop thread runs the task inline", "[event_loop]") {
+  bool nested_ran_inline = false;
+  EventLoop loop;
+  loop.start();
+  loop.run_sync([&] {
+    bool ran = false;
+    loop.run_sync([&ran] { ran = true; });  // would deadlock if it posted and waited
+    nested_ran_inline = ran;
+  });
+  CHECK(nested_ran_inline);
+}
+
+TEST_CASE("EventLoop: is_in_loop_thread is true only on the loop thread", "[event_loop]") {
+  std::promise<bool> on_other_thread;
+  EventLoop loop;
+  loop.start();
+  CHECK_FALSE(loop.is_in_loop_thread());
+  bool inside = false;
+  loop.run_sync([&] { inside = loop.is_in_loop_thread(); });
+  CHECK(inside);
+  std::thread([&] { on_other_thread.set_value(loop.is_in_loop_thread()); }).join();
+  CHECK_FALSE(on_other_thread.get_future().get());
+}
+
+TEST_CASE("EventLoop: stats are readable from another thread while the loop works", "[event_loop]") {
+  constexpr int kTasks = 20000;
+  std::atomic<int> ran{0};
+  EventLoop loop;
+  loop.start();
+  std::thread poster([&] {
+    for (int i = 0; i < kTasks; ++i) loop.post([&ran] { ++ran; });
+  });
+
+  std::uint64_t last = 0;
+  bool monotonic = true;
+  const bool finished = eventually([&] {
+    EventLoop::Stats s = loop.stats();
+    monotonic = monotonic && s.tasks_run >= last;
+    last = s.tasks_run;
+    return s.tasks_run == kTasks;
+  });
+  poster.join();
+  REQUIRE(finished);
+  CHECK(monotonic);
+  CHECK(ran.load() == kTasks);
+  CHECK(loop.stats().iterations >= 1);
+}
+
+// ---- timers -----------------------------------------------------------------
+
+TEST_CASE("EventLoop: run_after fires on the loop thread, never before the delay", "[event_loop]") {
+  EventLoop loop;
+  loop.start();
+  for (std::uint64_t delay : {0, 1, 2, 5, 20, 50}) {
+    for (int round = 0; round < 5; ++round) {
+      CAPTURE(delay, round);
+      std::promise<std::pair<Clock::time_point, bool>> fired;
+      auto f = fired.get_future();
+      const auto start = Clock::now();
+      loop.run_after(delay, [&] { fired.set_value({Clock::now(), loop.is_in_loop_thread()}); });
+      REQUIRE(ready(f));
+      auto [at, on_loop] = f.get();
+      CHECK(on_loop);
+      CHECK(at - start >= std::chrono::milliseconds(delay));
+    }
+  }
+}
+
+TEST_CASE("EventLoop: run_after from the loop thread never fires before the delay", "[event_loop]") {
+  EventLoop loop;
+  loop.start();
+  for (std::uint64_t delay : {1, 3, 10}) {
+    for (int round = 0; round < 5; ++round) {
+      CAPTURE(delay, round);
+      std::promise<Clock::duration> elapsed;
+      auto f = elapsed.get_future();
+      loop.run_sync([&] {
+        const auto start = Clock::now();
+        loop.run_after(delay, [&elapsed, start] { elapsed.set_value(Clock::now() - start); });
+      });
+      REQUIRE(ready(f));
+      CHECK(f.get() >= std::chrono::milliseconds(delay));
+    }
+  }
+}
+
+TEST_CASE("EventLoop: timers fire in deadline order, ties in the order they were made", "[event_loop]") {
+  std::vector<std::string> order;
+  std::promise<void> last;
+  auto f = last.get_future();
+  EventLoop loop;
+  loop.start();
+  loop.run_sync([&] {  // made back to back in one loop-thread task; the gaps dwarf the time that takes
+    loop.run_after(200, [&] {
+      order.push_back("200");
+      last.set_value();
+    });
+    loop.run_after(10, [&] { order.push_back("10"); });
+    loop.run_after(100, [&] { order.push_back("100a"); });
+    loop.run_after(100, [&] { order.push_back("100b"); });
+  });
+  REQUIRE(ready(f));
+  CHECK(order == std::vector<std::string>{"10", "100a", "100b", "200"});
+}
+
+TEST_CASE("EventLoop: run_every repeats until cancelled", "[event_loop]") {
+  std::atomic<int> count{0};
+  std::promise<void> later;
+  auto f = later.get_future();
+  EventLoop loop;
+  loop.start();
+  const EventLoop::TimerId id = loop.run_every(2, [&count] { ++count; });
+  REQUIRE(eventually([&] { return count.load() >= 5; }));
+
+  loop.cancel(id);
+  loop.run_sync([] {});  // the cancel, posted before, has been applied
+  const int at_cancel = count.load();
+
+  // Many periods later (waiting on another timer, not on a sleep) it has not run again.
+  loop.run_after(40, [&] { later.set_value(); });
+  REQUIRE(ready(f));
+  CHECK(count.load() == at_cancel);
+}
+
+TEST_CASE("EventLoop: a periodic task can cancel itself", "[event_loop]") {
+  int runs = 0;  // loop thread only
+  bool captures_intact = true;
+  EventLoop::TimerId id = 0;
+  std::promise<void> third_run;
+  auto f = third_run.get_future();
+  std::promise<void> later;
+  auto g = later.get_future();
+  EventLoop loop;
+  loop.start();
+  loop.run_sync([&] {
+    // A capture big enough to live on the heap, used after the cancel.
+    id = loop.run_every(1, [&, tag = std::string(200, 't')] {
+      if (++runs == 3) {
+        loop.cancel(id);
+        captures_intact = captures_intact && tag == std::string(200, 't');
+        third_run.set_value();
+      }
+      captures_intact = captures_intact && tag.size() == 200;
+    });
+  });
+  REQUIRE(ready(f));
+
+  loop.run_after(30, [&] { later.set_value(); });
+  REQUIRE(ready(g));
+  int final_runs = 0;
+  loop.run_sync([&] { final_runs = runs; });
+  CHECK(final_runs == 3);
+  CHECK(captures_intact);
+}
+
+TEST_CASE("EventLoop: a one-shot timer cancelled before it is due never runs", "[event_loop]") {
+  std::atomic<bool> cancelled_ran{false};
+  std::promise<void> later;
+  auto f = later.get_future();
+  EventLoop loop;
+  loop.start();
+  loop.run_sync([&] {
+    EventLoop::TimerId id = loop.run_after(10, [&] { cancelled_ran = true; });
+    loop.cancel(id);
+    loop.run_after(60, [&] { later.set_value(); });
+  });
+  REQUIRE(ready(f));
+  CHECK_FALSE(cancelled_ran.load());
+}
+
+TEST_CASE("EventLoop: cancelling an unknown or already fired timer is harmless", "[event_loop]") {
+  std::promise<void> still_works;
+  auto g = still_works.get_future();
+  EventLoop loop;
+  loop.start();
+  loop.cancel(0);
+  loop.cancel(987654321);
+
+  std::promise<void> fired_once;
+  auto f = fired_once.get_future();
+  const EventLoop::TimerId id = loop.run_after(1, [&] { fired_once.set_value(); });
+  REQUIRE(ready(f));
+  loop.cancel(id);
+  loop.cancel(id);
+
+  loop.run_after(5, [&] { still_works.set_value(); });
+  CHECK(ready(g));
+}
+
+TEST_CASE("EventLoop: a timer can start another timer", "[event_loop]") {
+  std::promise<Clock::duration> chained;
+  auto f = chained.get_future();
+  EventLoop loop;
+  loop.start();
+  const auto start = Clock::now();
+  loop.run_after(5, [&] { loop.run_after(5, [&] { chained.set_value(Clock::now() - start); }); });
+  REQUIRE(ready(f));
+  CHECK(f.get() >= 10ms);
+}
+
+TEST_CASE("EventLoop: a wheel timeout fires on the loop thread", "[event_loop]") {
+  EventLoop::Options options;
+  options.wheel_tick_ms = 5;
+  std::unique_ptr<WheelProbe> probe;  // made, scheduled and fired on the loop thread
+  EventLoop loop(options);
+  loop.start();
+  std::uint64_t scheduled_at = 0;
+  std::future<std::uint64_t> f;
+  loop.run_sync([&] {
+    probe = std::make_unique<WheelProbe>(loop);
+    f = probe->first_fire.get_future();
+    scheduled_at = loop.now();
+    loop.schedule_timeout(probe->entry, 20);
+  });
+  REQUIRE(ready(f));
+  CHECK(f.get() >= scheduled_at + 20);  // on the loop's own clock
+  loop.stop();  // the probe must not be destroyed while the loop might touch it
+}
+
+// ---- offload ----------------------------------------------------------------
+
+TEST_CASE("EventLoop: offload runs work off the loop and the completion on it", "[event_loop]") {
+  std::thread::id work_thread, done_thread;
+  int result = 0;
+  int result_seen_by_done = 0;
+  std::promise<void> finished;
+  auto f = finished.get_future();
+  EventLoop loop;
+  loop.start();
+  const std::thread::id loop_thread = loop_thread_id(loop);
+
+  loop.offload(
+      [&] {
+        work_thread = std::this_thread::get_id();
+        result = 42;
+      },
+      [&] {
+        done_thread = std::this_thread::get_id();
+        result_seen_by_done = result;
+        finished.set_value();
+      });
+  REQUIRE(ready(f));
+  CHECK(work_thread != loop_thread);
+  CHECK(work_thread != std::this_thread::get_id());
+  CHECK(done_thread == loop_thread);
+  CHECK(result_seen_by_done == 42);
+}
+
+TEST_CASE("EventLoop: offload called on the loop thread", "[event_loop]") {
+  std::promise<std::pair<bool, bool>> where;  // {work on loop?, done on loop?}
+  auto f = where.get_future();
+  EventLoop loop;
+  loop.start();
+  auto work_on_loop = std::make_shared<bool>(true);
+  loop.run_sync([&] {
+    loop.offload([&loop, work_on_loop] { *work_on_loop = loop.is_in_loop_thread(); },
+                 [&loop, &where, work_on_loop] { where.set_value({*work_on_loop, loop.is_in_loop_thread()}); });
+  });
+  REQUIRE(ready(f));
+  auto [work_on, done_on] = f.get();
+  CHECK_FALSE(work_on);
+  CHECK(done_on);
+}
+
+TEST_CASE("EventLoop: offload without a completion still runs the work", "[event_loop]") {
+  std::promise<void> worked;
+  auto f = worked.get_future();
+  EventLoop loop;
+  loop.start();
+  loop.offload([&] { worked.set_value(); }, nullptr);
+  CHECK(ready(f));
+}
+
+TEST_CASE("EventLoop: many offloads each complete exactly once", "[event_loop]") {
+  constexpr int kJobs = 64;
+  std::vector<int> done_count(kJobs, 0);  // loop thread only
+  std::atomic<int> worked{0};
+  std::atomic<int> completed{0};
+  EventLoop loop;
+  loop.start();
+  for (int i = 0; i < kJobs; ++i) {
+    loop.offload([&worked] { ++worked; },
+                 [&, i] {
+                   ++done_count[static_cast<std::size_t>(i)];
+                   ++completed;
+                 });
+  }
+  REQUIRE(eventually([&] { return completed.load() == kJobs; }));
+  loop.run_sync([] {});
+  CHECK(worked.load() == kJobs);
+  CHECK(std::all_of(done_count.begin(), done_count.end(), [](int n) { return n == 1; }));
+}
+
+// ---- failures ---------------------------------------------------------------
+
+TEST_CASE("EventLoop: an exception in a posted task is logged and the loop keeps running", "[event_loop]") {
+  LogCapture logs;
+  std::promise<void> after;
+  auto f = after.get_future();
+  {
+    EventLoop loop;
+    loop.start();
+    loop.post([] { throw std::runtime_error("posted-boom"); });
+    loop.post([] { throw 7; });
+    loop.post([&] { after.set_value(); });
+    REQUIRE(ready(f));
+    int later = 0;
+    loop.run_sync([&] { later = 1; });
+    CHECK(later == 1);
+  }
+  CHECK(logs.contains("posted-boom"));
+  CHECK(logs.contains("non-standard exception"));
+}
+
+TEST_CASE("EventLoop: an exception in run_sync's task is logged and run_sync returns", "[event_loop]") {
+  LogCapture logs;
+  {
+    EventLoop loop;
+    loop.start();
+    loop.run_sync([] { throw std::runtime_error("sync-boom"); });
+    bool alive = false;
+    loop.run_sync([&] { alive = true; });
+    CHECK(alive);
+  }
+  CHECK(logs.contains("sync-boom"));
+}
+
+TEST_CASE("EventLoop: an exception in offloaded work is logged and the completion still runs", "[event_loop]") {
+  LogCapture logs;
+  std::promise<void> done;
+  auto f = done.get_future();
+  std::promise<void> after_bad_done;
+  auto g = after_bad_done.get_future();
+  {
+    EventLoop loop;
+    loop.start();
+    loop.offload([] { throw std::runtime_error("work-boom"); }, [&] { done.set_value(); });
+    REQUIRE(ready(f));
+
+    loop.offload([] {}, [] { throw std::runtime_error("done-boom"); });
+    loop.offload([] {}, [&] { after_bad_done.set_value(); });
+    REQUIRE(ready(g));
+    REQUIRE(eventually([&] { return logs.contains("done-boom"); }));
+    bool alive = false;
+    loop.run_sync([&] { alive = true; });
+    CHECK(alive);
+  }
+  CHECK(logs.contains("work-boom"));
+}
+
+TEST_CASE("EventLoop: an exception in a timer is logged and timers keep working", "[event_loop]") {
+  LogCapture logs;
+  std::atomic<int> periodic_runs{0};
+  std::promise<void> after;
+  auto f = after.get_future();
+  {
+    EventLoop loop;
+    loop.start();
+    loop.run_after(1, [] { throw std::runtime_error("timer-boom"); });
+    const auto id = loop.run_every(1, [&] {
+      ++periodic_runs;
+      throw std::runtime_error("periodic-boom");
+    });
+    REQUIRE(eventually([&] { return periodic_runs.load() >= 3; }));  // still repeating after throwing
+    loop.cancel(id);
+    loop.run_after(5, [&] { after.set_value(); });
+    REQUIRE(ready(f));
+  }
+  CHECK(logs.contains("timer-boom"));
+  CHECK(logs.contains("periodic-boom"));
+}
+
+// ---- start and stop ---------------------------------------------------------
+
+TEST_CASE("EventLoop: stop runs what was posted before it, once each, and joins the thread", "[event_loop]") {
+  constexpr int kTasks = 2000;
+  std::vector<int> runs(kTasks, 0);
+  std::atomic<bool> thread_exited{false};
+  EventLoop loop;
+  loop.start();
+  loop.post([&] { t_exit_probe.exited = &thread_exited; });
+  for (int i = 0; i < kTasks; ++i) loop.post([&runs, i] { ++runs[static_cast<std::size_t>(i)]; });
+
+  loop.stop();
+  // The loop thread has exited (its thread_local destructors ran) before stop() returned.
+  CHECK(thread_exited.load());
+  CHECK(std::count(runs.begin(), runs.end(), 1) == kTasks);
+}
+
+TEST_CASE("EventLoop: tasks posted while the loop is busy run once each even when stop follows", "[event_loop]") {
+  // Posts land in the same batch as stop()'s own task while the loop is held busy.
+  constexpr int kTasks = 100;
+  std::vector<int> runs(kTasks, 0);
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<void> holding;
+  auto h = holding.get_future();
+  EventLoop loop;
+  loop.start();
+  loop.post([&] {
+    holding.set_value();
+    released.wait();
+  });
+  REQUIRE(ready(h));
+  for (int i = 0; i < kTasks / 2; ++i) loop.post([&runs, i] { ++runs[static_cast<std::size_t>(i)]; });
+  std::thread stopper([&] { loop.stop(); });
+  // Give the stopper's task company behind it, then let the loop go. (Whatever
+  // the interleaving, every task must run exactly once.)
+  for (int i = kTasks / 2; i < kTasks; ++i) loop.post([&runs, i] { ++runs[static_cast<std::size_t>(i)]; });
+  release.set_value();
+  stopper.join();
+  CHECK(std::count(runs.begin(), runs.end(), 1) == kTasks);
+  CHECK(std::count(runs.begin(), runs.end(), 2) == 0);
+}
+
+TEST_CASE("EventLoop: stop is idempotent", "[event_loop]") {
+  EventLoop loop;
+  loop.start();
+  CHECK(loop_thread_id(loop) != std::this_thread::get_id());
+  loop.stop();
+  CHECK_NOTHROW(loop.stop());
+  CHECK_NOTHROW(loop.stop());
+}
+
+TEST_CASE("EventLoop: stop on the loop's own thread is refused", "[event_loop]") {
+  bool threw_logic_error = false;
+  EventLoop loop;
+  loop.start();
+  loop.run_sync([&] {
+    try {
+      loop.stop();
+    } catch (const std::logic_error&) {
+      threw_logic_error = true;
+    }
+  });
+  CHECK(threw_logic_error);
+  bool alive = false;
+  loop.run_sync([&] { alive = true; });
+  CHECK(alive);
+}
+
+TEST_CASE("EventLoop: start twice is harmless", "[event_loop]") {
+  EventLoop loop;
+  loop.start();
+  const auto first = loop_thread_id(loop);
+  loop.start();
+  CHECK(loop_thread_id(loop) == first);
+}
+
+TEST_CASE("EventLoop: a loop that never started can be stopped and destroyed", "[event_loop]") {
+  auto loop = std::make_unique<EventLoop>();
+  CHECK_NOTHROW(loop->stop());
+  CHECK_NOTHROW(loop.reset());
+}
+
+TEST_CASE("EventLoop: the destructor stops a running loop", "[event_loop]") {
+  std::atomic<bool> thread_exited{false};
+  {
+    EventLoop loop;
+    loop.start();
+    loop.run_sync([&] { t_exit_probe.exited = &thread_exited; });
+  }
+  CHECK(thread_exited.load());
+}
+
+// ---- manual mode --------------------------------------------------------------
+
+TEST_CASE("EventLoop manual: the loop belongs to the thread that made it", "[event_loop][manual]") {
+  BufferPool* pool_before = BufferPool::local();
+  {
+    EventLoop loop(manual_options());
+    CHECK(loop.is_in_loop_thread());
+    CHECK(EventLoop::current() == &loop);
+    CHECK(BufferPool::local() == &loop.buffer_pool());
+    CHECK_THROWS_AS(loop.start(), std::logic_error);
+  }
+  CHECK(EventLoop::current() == nullptr);
+  CHECK(BufferPool::local() == nullptr);
+  BufferPool::set_local(pool_before);
+}
+
+TEST_CASE("EventLoop manual: run_once and advance_clock are refused on a threaded loop", "[event_loop][manual]") {
+  EventLoop loop;
+  CHECK_THROWS_AS(loop.run_once(), std::logic_error);
+  CHECK_THROWS_AS(loop.advance_clock(1), std::logic_error);
+}
+
+TEST_CASE("EventLoop manual: run_once runs posted tasks in order", "[event_loop][manual]") {
+  EventLoop loop(manual_options());
+  std::vector<int> order;
+  loop.post([&] { order.push_back(1); });
+  loop.post([&] { order.push_back(2); });
+  loop.post([&] { order.push_back(3); });
+  CHECK(order.empty());  // nothing runs until the owner turns the loop
+  loop.run_once();
+  CHECK(order == std::vector<int>{1, 2, 3});
+  CHECK(loop.stats().tasks_run == 3);
+  loop.run_once();
+  CHECK(order.size() == 3);
+}
+
+TEST_CASE("EventLoop manual: tasks posted by tasks run in the same run_once", "[event_loop][manual]") {
+  EventLoop loop(manual_options());
+  int depth = 0;
+  loop.post([&] {
+    ++depth;
+    loop.post([&] {
+      ++depth;
+      loop.post([&] { ++depth; });
+    });
+  });
+  loop.run_once();
+  CHECK(depth == 3);
+}
+
+TEST_CASE("EventLoop manual: posts from another thread run at the next run_once", "[event_loop][manual]") {
+  EventLoop loop(manual_options());
+  int ran = 0;
+  std::thread([&] {
+    for (int i = 0; i < 100; ++i) loop.post([&ran] { ++ran; });
+  }).join();
+  CHECK(ran == 0);
+  loop.run_once();
+  CHECK(ran == 100);
+}
+
+TEST_CASE("EventLoop manual: an exception in a task is logged and the next task runs", "[event_loop][manual]") {
+  LogCapture logs;
+  EventLoop loop(manual_options());
+  bool second_ran = false;
+  loop.post([] { throw std::runtime_error("manual-boom"); });
+  loop.post([&] { second_ran = true; });
+  loop.run_once();
+  CHECK(second_ran);
+  CHECK(logs.contains("manual-boom"));
+}
+
+TEST_CASE("EventLoop manual: advance_clock fires run_after exactly when due", "[event_loop][manual]") {
+  EventLoop loop(manual_options());
+  int fired = 0;
+  std::uint64_t fired_at = 0;
+  CHECK(loop.now() == 0);
+  loop.run_after(100, [&] {
+    ++fired;
+    fired_at = loop.now();
+  });
+  loop.advance_clock(99);
+  CHECK(fired == 0);
+  loop.advance_clock(1);
+  CHECK(fired == 1);
+  CHECK(fired_at == 100);
+  CHECK(loop.now() == 100);
+  loop.advance_clock(1000);
+  CHECK(fired == 1);
+}
+
+TEST_CASE("EventLoop manual: a zero delay fires at the next run_once", "[event_loop][manual]") {
+  EventLoop loop(manual_options());
+  bool fired = false;
+  loop.run_after(0, [&] { fired = true; });
+  CHECK_FALSE(fired);
+  loop.run_once();
+  CHECK(fired);
+}
+
+TEST_CASE("EventLoop manual: timers fire in deadline order when the clock jumps", "[event_loop][manual]") {
+  EventLoop loop(manual_options());
+  std::vector<int> order;
+  loop.run_after(30, [&] { order.push_back(30); });
+  loop.run_after(10, [&] { order.push_back(10); });
+  loop.run_after(20, [&] { order.push_back(20); });
+  loop.run_after(31, [&] { order.push_back(31); });
+  loop.advance_clock(30);
+  CHECK(order == std::vector<int>{10, 20, 30});
+}
+
+TEST_CASE("EventLoop manual: run_every fires once per period and stops when cancelled", "[event_loop][manual]") {
+  EventLoop loop(manual_options());
+  int runs = 0;
+  const auto id = loop.run_every(10, [&] { ++runs; });
+  loop.advance_clock(9);
+  CHECK(runs == 0);
+  for (int i = 1; i <= 5; ++i) {
+    loop.advance_clock(i == 1 ? 1 : 10);
+    CHECK(runs == i);
+  }
+  loop.cancel(id);
+  loop.advance_clock(100);
+  CHECK(runs == 5);
+}
+
+TEST_CASE("EventLoop manual: a periodic task cancelling itself stops", "[event_loop][manual]") {
+  EventLoop loop(manual_options());
+  int runs = 0;
+  EventLoop::TimerId id = 0;
+  id = loop.run_every(10, [&, tag = std::string(100, 'x')] {
+    if (++runs == 2) loop.cancel(id);
+    CHECK(tag.size() == 100);  // the task's captures are still alive after the cancel
+  });
+  for (int i = 0; i < 10; ++i) loop.advance_clock(10);
+  CHECK(runs == 2);
+}
+
+TEST_CASE("EventLoop manual: cancel before the deadline stops a one-shot timer", "[event_loop][manual]") {
+  EventLoop loop(manual_options());
+  bool fired = false;
+  const auto id = loop.run_after(50, [&] { fired = true; });
+  loop.advance_clock(49);
+  loop.cancel(id);
+  loop.advance_clock(100);
+  CHECK_FALSE(fired);
+}
+
+TEST_CASE("EventLoop manual: schedule_timeout fires through advance_clock", "[event_loop][manual]") {
+  const std::uint64_t tick = 10;
+  EventLoop loop(manual_options(tick));
+  WheelProbe probe(loop);
+  loop.schedule_timeout(probe.entry, 35);
+  CHECK(probe.entry.is_scheduled());
+  while (probe.fired == 0 && loop.now() < 1000) loop.advance_clock(1);
+  REQUIRE(probe.fired == 1);
+  CHECK(probe.fired_at >= 35);
+  CHECK(probe.fired_at <= 35 + tick);
+  CHECK_FALSE(probe.entry.is_scheduled());
+  loop.advance_clock(200);
+  CHECK(probe.fired == 1);
+}
+
+TEST_CASE("EventLoop manual: a wheel timeout never fires early, whenever it is armed", "[event_loop][manual]") {
+  const std::uint64_t tick = 10;
+  EventLoop loop(manual_options(tick));
+  WheelProbe keeps_wheel_busy(loop);
+  loop.advance_clock(3);
+  loop.schedule_timeout(keeps_wheel_busy.entry, 100000);  // the wheel's tick timer starts off a tick boundary
+  for (std::uint64_t delay : {1, 9, 10, 11, 21, 35, 99}) {
+    for (std::uint64_t offset = 0; offset < tick; offset += 3) {
+      CAPTURE(delay, offset);
+      loop.advance_clock(offset);
+      WheelProbe probe(loop);
+      const std::uint64_t armed_at = loop.now();
+      loop.schedule_timeout(probe.entry, delay);
+      while (probe.fired == 0 && loop.now() < armed_at + delay + 10 * tick) loop.advance_clock(1);
+      REQUIRE(probe.fired == 1);
+      CHECK(probe.fired_at >= armed_at + delay);
+      // The wheel itself is at most one tick late; the loop's tick timer, which
+      // need not run on tick boundaries, can add up to one more tick.
+      CHECK(probe.fired_at <= armed_at + delay + 2 * tick);
+    }
+  }
+}
+
+TEST_CASE("EventLoop manual: cancel_timeout stops a wheel timeout", "[event_loop][manual]") {
+  EventLoop loop(manual_options(10));
+  WheelProbe probe(loop);
+  loop.schedule_timeout(probe.entry, 30);
+  loop.advance_clock(20);
+  loop.cancel_timeout(probe.entry);
+  CHECK_FALSE(probe.entry.is_scheduled());
+  loop.advance_clock(100);
+  CHECK(probe.fired == 0);
+}
+
+TEST_CASE("EventLoop manual: a wheel timeout re-armed from its callback keeps firing", "[event_loop][manual]") {
+  struct Rearming {
+    EventLoop* loop;
+    std::vector<std::uint64_t> fired_at;
+    TimerWheel::Entry entry{&Rearming::on_fire, this};
+    static void on_fire(void* self) {
+      auto* r = static_cast<Rearming*>(self);
+      r->fired_at.push_back(r->loop->now());
+      if (r->fired_at.size() < 5) r->loop->schedule_timeout(r->entry, 20);
+    }
+  };
+  EventLoop loop(manual_options(10));
+  Rearming r{&loop, {}};
+  loop.schedule_timeout(r.entry, 20);
+  for (int i = 0; i < 300; ++i) loop.advance_clock(1);
+  REQUIRE(r.fired_at.size() == 5);
+  for (std::size_t i = 1; i < r.fired_at.size(); ++i) {
+    CAPTURE(i);
+    CHECK(r.fired_at[i] - r.fired_at[i - 1] >= 20);
+  }
+}

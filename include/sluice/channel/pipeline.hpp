@@ -87,8 +87,10 @@ class HandlerContext {
   HandlerContext* next_ = nullptr;
 };
 
-/// Thrown by Pipeline::validate (and add/remove on an active channel) when a
-/// handler's output type is not the next handler's input type.
+/// Thrown by Pipeline::validate (and by add/replace on an active channel) when
+/// a handler's output type is not the next handler's input type. remove()
+/// does not validate: an upgrade may pass through a briefly mismatched
+/// pipeline on its way to the next protocol.
 class PipelineTypeError : public std::logic_error {
  public:
   using std::logic_error::logic_error;

@@ -34,12 +34,16 @@ class ByteToMessageDecoder : public InboundHandler<Buffer, Out> {
   /// Decodes at most one message from the front of `in`, consuming its bytes
   /// and passing it on with ctx.fire_read(...). Returns false (consuming
   /// nothing) when `in` does not hold a whole message yet. May throw
-  /// DecoderError.
+  /// DecoderError, after consuming the bad bytes, so that decoding can go on
+  /// with the next frame when a later handler handles the error; bytes after
+  /// the bad frame are decoded on the next read.
   virtual bool decode(HandlerContext& ctx, Buffer& in) = 0;
 
   void read(HandlerContext& ctx, Buffer& in) final;
   void channel_inactive(HandlerContext& ctx) override {
-    cumulation_.release();
+    // Closed by a handler downstream while decoding: the message it is
+    // handling borrows the cumulation, so read() releases it afterwards.
+    if (!decoding_) cumulation_.release();
     ctx.fire_channel_inactive();
   }
   void handler_removed(HandlerContext& ctx) override;
@@ -50,7 +54,11 @@ class ByteToMessageDecoder : public InboundHandler<Buffer, Out> {
 
  private:
   void decode_all(HandlerContext& ctx, Buffer& in);
+  void after_decoding(HandlerContext& ctx, Buffer& in, Buffer& source);
+  void pass_on_rest(HandlerContext& ctx, Buffer& source);
   Buffer cumulation_;
+  bool decoding_ = false;  // inside decode_all (a handler downstream may remove us)
+  bool removed_ = false;
 };
 
 }  // namespace sluice

@@ -20,7 +20,10 @@ namespace sluice {
 /// Emits each frame as a Buffer that borrows its bytes (valid during the
 /// read callback; copy what you keep). A frame longer than max_frame_length
 /// throws TooLongFrameError as soon as its header arrives, before its body is
-/// read; a negative length throws DecoderError.
+/// read; a negative length throws DecoderError. Either closes the channel by
+/// default; when a later handler handles the error, decoding goes on after
+/// the bad frame (a too-long frame's bytes are skipped as they arrive; after a
+/// negative length only its header can be skipped).
 class LengthFieldDecoder final : public ByteToMessageDecoder<Buffer> {
  public:
   struct Options {
@@ -37,7 +40,11 @@ class LengthFieldDecoder final : public ByteToMessageDecoder<Buffer> {
   bool decode(HandlerContext& ctx, Buffer& in) override;
 
  private:
+  /// Consumes `n` bytes: those in `in` now, the rest as they arrive.
+  void skip(Buffer& in, std::uint64_t n) noexcept;
+
   Options options_;
+  std::uint64_t discard_remaining_ = 0;
 };
 
 /// Reads an unsigned integer of `size` bytes (1, 2, 4 or 8).

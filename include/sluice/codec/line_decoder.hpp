@@ -9,7 +9,9 @@ namespace sluice {
 
 /// Emits each line as a Buffer that borrows the bytes it was read from
 /// (valid during the read callback; copy what you keep). A line longer than
-/// max_length throws TooLongFrameError, which closes the channel by default.
+/// max_length throws TooLongFrameError, which closes the channel by default;
+/// when a later handler handles the error, the long line is skipped up to its
+/// delimiter and decoding goes on with the next line.
 class LineDecoder final : public ByteToMessageDecoder<Buffer> {
  public:
   struct Options {
@@ -24,6 +26,7 @@ class LineDecoder final : public ByteToMessageDecoder<Buffer> {
  private:
   Options options_;
   std::size_t scanned_ = 0;  // bytes of the current partial line already searched
+  bool discarding_ = false;  // skipping the rest of a too-long line
 };
 
 }  // namespace sluice

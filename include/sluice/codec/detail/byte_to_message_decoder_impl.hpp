@@ -9,35 +9,67 @@ namespace sluice {
 template <class Out>
 void ByteToMessageDecoder<Out>::decode_all(HandlerContext& ctx, Buffer& in) {
   // A handler downstream may close the channel or remove this decoder.
-  while (!in.empty() && ctx.channel().is_active() && decode(ctx, in)) {
+  while (!removed_ && !in.empty() && ctx.channel().is_active() && decode(ctx, in)) {
   }
 }
 
 template <class Out>
 void ByteToMessageDecoder<Out>::read(HandlerContext& ctx, Buffer& in) {
-  if (cumulation_.empty()) {
-    decode_all(ctx, in);
+  const bool cumulating = !cumulation_.empty();
+  if (cumulating) {
+    cumulation_.append(in.view());
+    in.retrieve_all();
+  }
+  Buffer& source = cumulating ? cumulation_ : in;
+  decoding_ = true;
+  try {
+    decode_all(ctx, source);
+  } catch (...) {
+    // A DecoderError: the decoder skipped the bad bytes; what follows them
+    // is kept like any unfinished frame and decoded on the next read.
+    after_decoding(ctx, in, source);
+    throw;
+  }
+  after_decoding(ctx, in, source);
+}
+
+template <class Out>
+void ByteToMessageDecoder<Out>::after_decoding(HandlerContext& ctx, Buffer& in, Buffer& source) {
+  decoding_ = false;
+  if (removed_) {
+    // Removed while decoding (an upgrade): the rest belongs to whoever comes
+    // next, after the messages already decoded.
+    pass_on_rest(ctx, source);
+    return;
+  }
+  if (&source == &in) {
+    // `in` is lent for this call only (the read slab): keep an unfinished frame.
     if (!in.empty() && ctx.channel().is_active()) {
       cumulation_ = Buffer(in.readable_bytes());
       cumulation_.append(in.view());
     }
     in.retrieve_all();
-    return;
+  } else if (cumulation_.empty() || !ctx.channel().is_active()) {
+    cumulation_.release();  // an idle or closed connection holds no buffer
   }
-  cumulation_.append(in.view());
-  in.retrieve_all();
-  decode_all(ctx, cumulation_);
-  if (cumulation_.empty()) cumulation_.release();
+}
+
+template <class Out>
+void ByteToMessageDecoder<Out>::pass_on_rest(HandlerContext& ctx, Buffer& source) {
+  if (!source.empty()) {
+    Buffer rest = std::move(source);
+    ctx.fire_read(rest);
+  }
+  cumulation_.release();
 }
 
 template <class Out>
 void ByteToMessageDecoder<Out>::handler_removed(HandlerContext& ctx) {
-  // Bytes already received belong to whoever comes next (e.g. after an upgrade).
-  if (!cumulation_.empty()) {
-    Buffer rest = std::move(cumulation_);
-    ctx.fire_read(rest);
-  }
-  cumulation_.release();
+  removed_ = true;
+  // Bytes already received belong to whoever comes next (e.g. after an
+  // upgrade). While decoding, read() passes them on once the decoder stops:
+  // the message being handled may still borrow them.
+  if (!decoding_) pass_on_rest(ctx, cumulation_);
 }
 
 }  // namespace sluice
