@@ -42,6 +42,20 @@ int open_listen_socket(const SocketAddress& addr) {
   return fd;
 }
 
+// SO_REUSEPORT would let us share a port with another server of the same
+// user without a word; a plain bind first turns that into EADDRINUSE.
+void check_port_free(const SocketAddress& addr) {
+  if (addr.port() == 0) return;
+  int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);  // TIME_WAIT leftovers are fine
+  int rc = ::bind(fd, addr.sockaddr_ptr(), addr.length());
+  int e = errno;
+  ::close(fd);
+  if (rc != 0) throw std::system_error(e, std::generic_category(), "bind " + addr.to_string());
+}
+
 SocketAddress bound_address(int fd) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
@@ -127,6 +141,7 @@ void TcpServer::start() {
   auto addr = SocketAddress::parse(state_->options.host, state_->options.port);
   if (!addr) throw std::invalid_argument("TcpServer: not a numeric address: " + state_->options.host);
 
+  check_port_free(*addr);
   // Bind every socket first so a failure leaves nothing half-started.
   std::vector<int> fds;
   try {

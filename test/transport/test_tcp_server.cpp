@@ -239,3 +239,13 @@ TEST_CASE("graceful shutdown lets an in-flight echo finish, then closes") {
   // The listener is gone: a new connection is refused.
   CHECK_THROWS(BlockingClient(server.port()));
 }
+
+TEST_CASE("a port another server holds is refused with 'address in use'") {
+  EventLoopGroup loops({1, false, "srv"});
+  TcpServer first(loops, ServerOptions{}, nullptr);
+  first.start();
+  ServerOptions same;
+  same.port = first.port();
+  TcpServer second(loops, same, nullptr);
+  CHECK_THROWS_WITH(second.start(), Catch::Contains("in use"));
+}
