@@ -57,7 +57,14 @@ std::string SocketAddress::host() const {
 
 std::string SocketAddress::to_string() const {
   if (empty()) return "-";
-  return is_ipv6() ? "[" + host() + "]:" + std::to_string(port()) : host() + ":" + std::to_string(port());
+  // Built by appending: GCC 12's -Wrestrict misfires on "[" + host() at -O3.
+  std::string out;
+  if (is_ipv6()) out += '[';
+  out += host();
+  if (is_ipv6()) out += ']';
+  out += ':';
+  out += std::to_string(port());
+  return out;
 }
 
 }  // namespace sluice
