@@ -6,6 +6,8 @@
 #include <iostream>
 #include <string>
 
+#include "common/flags.hpp"
+#include "common/signals.hpp"
 #include "echo_pipeline.hpp"
 #include "sluice/core/log.hpp"
 #include "sluice/transport/tcp_server.hpp"
@@ -30,20 +32,6 @@ An echo server: every byte (or frame) a client sends comes back.
 SIGINT or SIGTERM shuts the server down gracefully.
 )";
 
-[[noreturn]] void usage_error(const std::string& message) {
-  std::cerr << "sluice-echo: " << message << "\n\n" << kUsage;
-  std::exit(2);
-}
-
-std::uint64_t number(int argc, char** argv, int& i) {
-  if (i + 1 >= argc) usage_error(std::string(argv[i]) + " needs a value");
-  const char* text = argv[++i];
-  char* end = nullptr;
-  unsigned long long v = std::strtoull(text, &end, 10);
-  if (end == text || *end != '\0') usage_error(std::string("not a number: ") + text);
-  return v;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -54,46 +42,33 @@ int main(int argc, char** argv) {
   auto mode = sluice::echo::Mode::raw;
   std::uint64_t idle_timeout_ms = 0;
 
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::cout << kUsage;
-      return 0;
-    } else if (arg == "--host") {
-      if (i + 1 >= argc) usage_error("--host needs a value");
-      server_options.host = argv[++i];
-    } else if (arg == "--port") {
-      std::uint64_t port = number(argc, argv, i);
-      if (port > 65535) usage_error("port out of range");
-      server_options.port = static_cast<std::uint16_t>(port);
-    } else if (arg == "--loops") {
-      group_options.loops = number(argc, argv, i);
-    } else if (arg == "--pin") {
+  sluice::cli::Flags flags(argc, argv, "sluice-echo", kUsage);
+  std::string flag;
+  while (flags.next(flag)) {
+    if (flag == "--host") {
+      server_options.host = flags.value();
+    } else if (flag == "--port") {
+      server_options.port = static_cast<std::uint16_t>(flags.number(65535));
+    } else if (flag == "--loops") {
+      group_options.loops = flags.number(1024);
+    } else if (flag == "--pin") {
       group_options.pin = true;
-    } else if (arg == "--mode") {
-      if (i + 1 >= argc) usage_error("--mode needs a value");
+    } else if (flag == "--mode") {
       try {
-        mode = sluice::echo::parse_mode(argv[++i]);
+        mode = sluice::echo::parse_mode(flags.value());
       } catch (const std::exception& e) {
-        usage_error(e.what());
+        flags.fail(e.what());
       }
-    } else if (arg == "--idle-timeout") {
-      idle_timeout_ms = number(argc, argv, i);
-    } else if (arg == "--max-connections") {
-      server_options.max_connections = number(argc, argv, i);
+    } else if (flag == "--idle-timeout") {
+      idle_timeout_ms = flags.number();
+    } else if (flag == "--max-connections") {
+      server_options.max_connections = flags.number();
     } else {
-      usage_error("unknown option " + arg);
+      flags.unknown(flag);
     }
   }
 
-  // Block the shutdown signals before any loop thread starts, so they reach
-  // only the sigwait below.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  sigset_t signals = sluice::cli::block_shutdown_signals();
 
   sluice::EventLoopGroup group(group_options);
   sluice::TcpServer server(group, server_options, [mode, idle_timeout_ms](sluice::Channel& channel) {
@@ -108,8 +83,7 @@ int main(int argc, char** argv) {
   sluice::log().info("sluice-echo on {} port {}, {} loop(s){}", server_options.host, server.port(), group.size(),
                      group_options.pin ? ", pinned" : "");
 
-  int received = 0;
-  sigwait(&signals, &received);
+  int received = sluice::cli::wait_for_shutdown_signal(signals);
   sluice::log().info("signal {}: shutting down ({} connection(s) open)", received, server.connections());
   group.shutdown_gracefully(100, 5000);
   sluice::log().info("stopped after {} connection(s)", server.accepted());

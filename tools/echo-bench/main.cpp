@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/flags.hpp"
 #include "sluice/core/event_loop_group.hpp"
 #include "sluice/core/log.hpp"
 #include "sluice/transport/tcp_client.hpp"
@@ -72,19 +73,6 @@ class PingPong final : public sluice::InboundHandler<sluice::Buffer, sluice::Buf
   Counters& counters_;
 };
 
-[[noreturn]] void usage_error(const std::string& message) {
-  std::cerr << "echo-bench: " << message << "\n\n" << kUsage;
-  std::exit(2);
-}
-
-std::uint64_t number(int argc, char** argv, int& i) {
-  if (i + 1 >= argc) usage_error(std::string(argv[i]) + " needs a value");
-  char* end = nullptr;
-  unsigned long long v = std::strtoull(argv[++i], &end, 10);
-  if (end == argv[i] || *end != '\0') usage_error(std::string("not a number: ") + argv[i]);
-  return v;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -94,29 +82,26 @@ int main(int argc, char** argv) {
   std::size_t size = 64;
   std::uint64_t duration_s = 10;
   std::size_t loops = 1;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::cout << kUsage;
-      return 0;
-    } else if (arg == "--host") {
-      if (i + 1 >= argc) usage_error("--host needs a value");
-      host = argv[++i];
-    } else if (arg == "--port") {
-      port = static_cast<std::uint16_t>(number(argc, argv, i));
-    } else if (arg == "--connections") {
-      connections = number(argc, argv, i);
-    } else if (arg == "--size") {
-      size = number(argc, argv, i);
-    } else if (arg == "--duration") {
-      duration_s = number(argc, argv, i);
-    } else if (arg == "--loops") {
-      loops = number(argc, argv, i);
+  sluice::cli::Flags flags(argc, argv, "echo-bench", kUsage);
+  std::string flag;
+  while (flags.next(flag)) {
+    if (flag == "--host") {
+      host = flags.value();
+    } else if (flag == "--port") {
+      port = static_cast<std::uint16_t>(flags.number(65535));
+    } else if (flag == "--connections") {
+      connections = flags.number(1'000'000);
+    } else if (flag == "--size") {
+      size = flags.number(64 * 1024 * 1024);
+    } else if (flag == "--duration") {
+      duration_s = flags.number(86400);
+    } else if (flag == "--loops") {
+      loops = flags.number(1024);
     } else {
-      usage_error("unknown option " + arg);
+      flags.unknown(flag);
     }
   }
-  if (connections == 0 || size == 0) usage_error("connections and size must be positive");
+  if (connections == 0 || size == 0) flags.fail("connections and size must be positive");
 
   sluice::EventLoopGroup group({loops, false, "bench"});
   Counters counters;

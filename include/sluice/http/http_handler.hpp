@@ -1,0 +1,113 @@
+#pragma once
+// The application API: handler classes, middleware classes, and the writer
+// a handler answers through. Callbacks only: a handler may answer at once,
+// later on its loop, or from another thread.
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "sluice/http/http_request.hpp"
+#include "sluice/http/http_response.hpp"
+
+namespace sluice {
+
+class EventLoop;
+class ChunkedWriter;
+namespace detail {
+struct Exchange;
+}
+
+/// How a handler answers one request. A cheap copyable handle; every method
+/// may be called from any thread (off the loop, work is posted to it). The
+/// first send() or begin_chunked() answers; later calls are ignored.
+/// Responses leave in request order whatever order handlers finish in.
+class ResponseWriter {
+ public:
+  explicit ResponseWriter(std::shared_ptr<detail::Exchange> exchange) noexcept : exchange_(std::move(exchange)) {}
+
+  void send(HttpResponse response) const;
+  /// Starts a chunked response; the body follows through the ChunkedWriter.
+  ChunkedWriter begin_chunked(HttpResponse head) const;
+  /// Whether send() or begin_chunked() was called.
+  bool answered() const noexcept;
+  /// The loop of the request's connection.
+  EventLoop& loop() const noexcept;
+
+  /// Middleware hooks, run on the loop in the order added: `before` just
+  /// before the head is serialised (may change the response), `after` once
+  /// the response is complete (status and body bytes, e.g. for an access log).
+  /// Loop thread only (middleware adds them before calling next).
+  void before_send(std::function<void(HttpResponse&)> hook) const;
+  void after_send(std::function<void(int status, std::size_t body_bytes)> hook) const;
+
+ private:
+  friend class ChunkedWriter;
+  std::shared_ptr<detail::Exchange> exchange_;
+};
+
+/// The body of a streamed response, written in chunks. Copyable; any thread.
+/// Honour writable(): while it is false the connection holds a high
+/// watermark of unsent bytes, and on_writable() says when to go on, so a
+/// large body is never buffered whole.
+class ChunkedWriter {
+ public:
+  explicit ChunkedWriter(std::shared_ptr<detail::Exchange> exchange) noexcept : exchange_(std::move(exchange)) {}
+
+  void write(std::string_view bytes) const;
+  void write(Buffer bytes) const;
+  /// Ends the body (the terminating zero-length chunk).
+  void end() const;
+  /// False while the connection (or this response's queue, when it is
+  /// waiting behind earlier responses) is above its high watermark.
+  bool writable() const noexcept;
+  /// Runs `fn` once on the loop when writable() turns true again (at once,
+  /// on the loop, if it already is). Also runs, with writable() false, if
+  /// the connection closes, so a producer can stop.
+  void on_writable(std::function<void()> fn) const;
+  /// Whether the connection is gone (further writes are dropped).
+  bool closed() const noexcept;
+
+ private:
+  std::shared_ptr<detail::Exchange> exchange_;
+};
+
+/// Answers requests. Called on the connection's loop.
+class HttpHandler {
+ public:
+  virtual ~HttpHandler() = default;
+  virtual void handle(HttpRequest& request, ResponseWriter response) = 0;
+};
+
+using HandlerFunction = std::function<void(HttpRequest&, ResponseWriter)>;
+/// Wraps a lambda as a handler.
+std::shared_ptr<HttpHandler> make_handler(HandlerFunction fn);
+
+class Middleware;
+
+/// The rest of a middleware chain, as a middleware sees it. Cheap to copy;
+/// valid as long as the server (keep it to call later, e.g. after offload).
+class Next {
+ public:
+  Next(const std::vector<std::shared_ptr<Middleware>>* chain, std::size_t index, HttpHandler* last) noexcept
+      : chain_(chain), index_(index), last_(last) {}
+  void operator()(HttpRequest& request, ResponseWriter response) const;
+
+ private:
+  const std::vector<std::shared_ptr<Middleware>>* chain_;
+  std::size_t index_;
+  HttpHandler* last_;
+};
+
+/// Wraps the handlers after it: may act before (inspect, reject, answer
+/// early), after (ResponseWriter::before_send / after_send hooks), and may
+/// call `next` later from a callback. Called on the connection's loop.
+class Middleware {
+ public:
+  virtual ~Middleware() = default;
+  virtual void handle(HttpRequest& request, ResponseWriter response, const Next& next) = 0;
+};
+
+}  // namespace sluice

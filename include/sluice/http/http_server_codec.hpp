@@ -1,0 +1,81 @@
+#pragma once
+// HTTP/1.1 server codec on llhttp: bytes -> requests, responses -> bytes.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "sluice/channel/pipeline.hpp"
+#include "sluice/core/buffer.hpp"
+#include "sluice/http/http_request.hpp"
+#include "sluice/http/http_response.hpp"
+
+namespace sluice {
+
+/// Limits and timeouts of one connection. Every limit has a safe default and
+/// its own answer; after answering a broken request the connection closes.
+struct HttpCodecOptions {
+  std::size_t max_target_bytes = 8 * 1024;        // 414 URI Too Long
+  std::size_t max_header_bytes = 32 * 1024;       // 431: request line + all fields
+  std::size_t max_headers = 100;                  // 431
+  std::size_t max_body_bytes = 1024 * 1024;       // 413, sent as soon as Content-Length says so
+  std::uint64_t header_timeout_ms = 10'000;       // 408: the header section must arrive in time
+  std::uint64_t body_timeout_ms = 60'000;         // 408: the body must arrive in time
+  std::uint64_t keep_alive_timeout_ms = 60'000;   // an idle keep-alive connection closes
+  std::size_t max_requests_per_connection = 10'000;  // the last one is answered with Connection: close
+  /// Requests parsed but not yet answered; beyond it the connection stops
+  /// reading until responses drain.
+  std::size_t max_pipelined_requests = 16;
+  std::string server_name = "sluice";             // the Server header; empty: none
+  /// After answering a broken request: stop sending, read and drop what the
+  /// client still sends for this long, then close (so the client sees the
+  /// answer rather than a reset).
+  std::uint64_t lingering_close_ms = 2000;
+  /// Consulted for "Expect: 100-continue" with the request head (no body
+  /// yet): 0 sends "100 Continue" and reads the body; any other status is
+  /// the final answer instead (and the connection closes). Default: continue.
+  std::function<int(const HttpRequest&)> continue_check;
+};
+
+/// What HttpServerHandler writes to the codec: a whole response, or the
+/// parts of a streamed (chunked) one.
+struct HttpOutbound {
+  enum class Kind : std::uint8_t { response, stream_head, stream_chunk, stream_end };
+  Kind kind = Kind::response;
+  HttpResponse* response = nullptr;  // response and stream_head
+  Buffer chunk;                      // stream_chunk
+};
+
+/// The server side of HTTP/1.x framing (llhttp, strict mode). Inbound it
+/// turns bytes into HttpRequestPtr, one per request, in order; a request that
+/// breaks a rule arrives with error_status set (400, 408, 413, 414, 417, 431,
+/// 501, 505) and is the last on its connection. Outbound it serialises
+/// HttpOutbound in request order, adding Date, Server, framing and Connection,
+/// and owns keep-alive, pipelining limits and the connection's timeouts.
+/// One instance per channel; loop thread only.
+class HttpServerCodec final : public Handler<Buffer, HttpRequestPtr, HttpOutbound, Buffer> {
+ public:
+  explicit HttpServerCodec(HttpCodecOptions options = {});
+  ~HttpServerCodec() override;
+
+  void read(HandlerContext& ctx, Buffer& bytes) override;
+  void write(HandlerContext& ctx, HttpOutbound& message) override;
+  void channel_active(HandlerContext& ctx) override;
+  void channel_inactive(HandlerContext& ctx) override;
+  void user_event(HandlerContext& ctx, const UserEvent& event) override;
+  void handler_added(HandlerContext& ctx) override;
+
+  /// Requests handed on and not yet answered.
+  std::size_t in_flight() const noexcept;
+  const HttpCodecOptions& options() const noexcept { return options_; }
+
+  struct State;  // llhttp and the per-connection bookkeeping (lib/http)
+
+ private:
+  HttpCodecOptions options_;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,46 @@
+#pragma once
+// The end of an HTTP pipeline: requests in, through middleware to a handler,
+// answers out in request order.
+
+#include <memory>
+#include <vector>
+
+#include "sluice/http/http_handler.hpp"
+#include "sluice/http/http_server_codec.hpp"
+
+namespace sluice {
+
+/// What every connection of a server runs: the middleware chain, outermost
+/// first, around one handler (usually a Router). Shared, immutable once the
+/// server starts.
+struct HttpApp {
+  std::vector<std::shared_ptr<Middleware>> middleware;
+  std::shared_ptr<HttpHandler> handler;
+};
+
+namespace detail {
+class HttpConnection;
+}
+
+/// Sits after HttpServerCodec. Each request gets a ResponseWriter; answers
+/// are written in request order whatever order handlers finish in; answers
+/// finished during one socket read leave in one flush (one writev). A request
+/// the codec refused (error_status) is answered with that status without
+/// reaching the application. An exception from a handler becomes 500 (an
+/// HttpError its status), with nothing of its text sent unless it is an
+/// HttpError. One instance per channel; loop thread only.
+class HttpServerHandler final : public InboundHandler<HttpRequestPtr, HttpRequestPtr> {
+ public:
+  explicit HttpServerHandler(std::shared_ptr<const HttpApp> app);
+  ~HttpServerHandler() override;
+
+  void read(HandlerContext& ctx, HttpRequestPtr& request) override;
+  void read_complete(HandlerContext& ctx) override;
+  void writability_changed(HandlerContext& ctx, bool writable) override;
+  void channel_inactive(HandlerContext& ctx) override;
+
+ private:
+  std::shared_ptr<detail::HttpConnection> connection_;
+};
+
+}  // namespace sluice

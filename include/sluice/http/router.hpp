@@ -1,0 +1,62 @@
+#pragma once
+// Method + path routing: static segments, ":param" segments and a trailing
+// "*wildcard".
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sluice/http/http_handler.hpp"
+
+namespace sluice {
+
+/// Maps method + path to handlers. Patterns: "/users", "/users/:id",
+/// "/files/*path". When several routes match, the most specific wins:
+/// segment by segment, static beats ":param" beats "*wildcard". No route for
+/// the path: 404. Routes for the path but not the method: 405 with Allow.
+/// GET routes also answer HEAD (the server sends no body); OPTIONS (and
+/// "OPTIONS *") is answered with Allow unless a route takes it. Build it
+/// before the server starts; handle() is then safe on every loop.
+class Router final : public HttpHandler {
+ public:
+  Router& add(std::string_view method, std::string_view pattern, std::shared_ptr<HttpHandler> handler);
+  Router& add(std::string_view method, std::string_view pattern, HandlerFunction fn) {
+    return add(method, pattern, make_handler(std::move(fn)));
+  }
+  Router& get(std::string_view pattern, HandlerFunction fn) { return add("GET", pattern, std::move(fn)); }
+  Router& post(std::string_view pattern, HandlerFunction fn) { return add("POST", pattern, std::move(fn)); }
+  Router& put(std::string_view pattern, HandlerFunction fn) { return add("PUT", pattern, std::move(fn)); }
+  Router& patch(std::string_view pattern, HandlerFunction fn) { return add("PATCH", pattern, std::move(fn)); }
+  Router& del(std::string_view pattern, HandlerFunction fn) { return add("DELETE", pattern, std::move(fn)); }
+
+  void handle(HttpRequest& request, ResponseWriter response) override;
+
+  /// The status a request would get before its handler runs: 0 when a route
+  /// takes it, else 404 or 405 (used to answer "Expect: 100-continue").
+  int check(const HttpRequest& request) const;
+
+ private:
+  struct Segment {
+    enum class Kind { literal, param, wildcard } kind;
+    std::string text;  // the literal, or the parameter's name
+  };
+  struct Route {
+    std::string method;
+    std::vector<Segment> segments;
+    std::shared_ptr<HttpHandler> handler;
+  };
+  struct Match {
+    const Route* route = nullptr;
+    std::vector<std::pair<std::string, std::string>> params;
+    std::vector<int> rank;  // per segment: 0 literal, 1 param, 2 wildcard (lower is more specific)
+  };
+
+  static std::vector<Segment> parse_pattern(std::string_view pattern);
+  static bool match(const Route& route, std::string_view path, Match& out);
+  const Route* best(std::string_view method, std::string_view path, Match& out, std::string* allow) const;
+
+  std::vector<Route> routes_;
+};
+
+}  // namespace sluice

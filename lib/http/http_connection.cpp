@@ -1,0 +1,182 @@
+#include "http_connection.hpp"
+
+#include "sluice/core/log.hpp"
+
+namespace sluice::detail {
+
+void HttpConnection::on_request(HandlerContext& ctx, HttpRequestPtr request) {
+  ctx_ = &ctx;
+  in_read_ = true;
+  auto exchange = std::make_shared<Exchange>();
+  exchange->request = std::move(request);
+  exchange->loop = &ctx.loop();
+  exchange->connection = weak_from_this();
+  exchange->channel = ctx.channel().weak_from_this();
+  queue_.push_back(exchange);
+  dispatch(exchange);
+}
+
+void HttpConnection::dispatch(const std::shared_ptr<Exchange>& exchange) {
+  HttpRequest& request = *exchange->request;
+  ResponseWriter writer(exchange);
+  if (request.error_status != 0) {
+    writer.send(HttpResponse::error(request.error_status, request.error_message));
+    return;
+  }
+  try {
+    Next(&app_->middleware, 0, app_->handler.get())(request, writer);
+  } catch (...) {
+    answer_current_exception(request, writer);
+  }
+}
+
+void answer_current_exception(const HttpRequest& request, const ResponseWriter& response) noexcept {
+  try {
+    throw;
+  } catch (const HttpError& e) {
+    response.send(HttpResponse::error(e.status(), e.what()));
+  } catch (const std::exception& e) {
+    // The text may hold internals: it goes to the log, not to the client.
+    log().error("{} {}: handler threw: {}", request.method, request.target, e.what());
+    response.send(HttpResponse::error(500));
+  } catch (...) {
+    log().error("{} {}: handler threw a non-standard exception", request.method, request.target);
+    response.send(HttpResponse::error(500));
+  }
+}
+
+void HttpConnection::complete(Exchange& exchange, HttpResponse response) {
+  if (exchange.stage != Exchange::Stage::waiting || exchange.closed) return;
+  for (auto& hook : exchange.before_send) hook(response);
+  exchange.response = std::move(response);
+  exchange.body_bytes = exchange.response.body.readable_bytes();
+  exchange.stage = Exchange::Stage::ready;
+  pump();
+}
+
+void HttpConnection::begin_stream(Exchange& exchange, HttpResponse head) {
+  if (exchange.stage != Exchange::Stage::waiting || exchange.closed) return;
+  for (auto& hook : exchange.before_send) hook(head);
+  exchange.response = std::move(head);
+  exchange.stage = Exchange::Stage::streaming;
+  pump();
+}
+
+void HttpConnection::stream_write(Exchange& exchange, Buffer chunk) {
+  if (exchange.stage != Exchange::Stage::streaming || exchange.ended || exchange.closed || chunk.empty()) return;
+  exchange.body_bytes += chunk.readable_bytes();
+  if (exchange.head_written) {
+    HttpOutbound part{HttpOutbound::Kind::stream_chunk, nullptr, std::move(chunk)};
+    write_part(part);
+    flush_unless_reading();
+  } else {
+    // Still behind earlier answers: hold it, and count it against writable().
+    exchange.queued_bytes.fetch_add(chunk.readable_bytes(), std::memory_order_relaxed);
+    exchange.chunks.push_back(std::move(chunk));
+  }
+}
+
+void HttpConnection::stream_end(Exchange& exchange) {
+  if (exchange.stage != Exchange::Stage::streaming || exchange.ended) return;
+  exchange.ended = true;
+  pump();
+}
+
+bool HttpConnection::writable(const Exchange& exchange) const noexcept {
+  auto channel = exchange.channel.lock();
+  if (!channel || exchange.closed) return false;
+  return channel->is_writable() &&
+         exchange.queued_bytes.load(std::memory_order_relaxed) < channel->options().write_high_watermark;
+}
+
+void HttpConnection::watch_writable(Exchange& exchange, std::function<void()> fn) {
+  exchange.on_writable = std::move(fn);
+  if (writable(exchange) || exchange.closed) notify_writable(exchange);
+}
+
+void HttpConnection::notify_writable(Exchange& exchange) {
+  if (!exchange.on_writable) return;
+  // Run on a later turn: the producer may write at once, and we may be deep
+  // inside a write or a flush here.
+  auto fn = std::move(exchange.on_writable);
+  exchange.on_writable = nullptr;
+  exchange.loop->post(std::move(fn));
+}
+
+void HttpConnection::pump() {
+  if (pumping_ || ctx_ == nullptr) return;
+  pumping_ = true;
+  while (!queue_.empty() && ctx_ != nullptr && ctx_->channel().is_active()) {
+    std::shared_ptr<Exchange> front = queue_.front();
+    Exchange& ex = *front;
+    if (ex.stage == Exchange::Stage::ready) {
+      HttpOutbound part{HttpOutbound::Kind::response, &ex.response, Buffer()};
+      queue_.pop_front();
+      write_part(part);
+      finish(ex);
+      continue;
+    }
+    if (ex.stage != Exchange::Stage::streaming) break;
+    if (!ex.head_written) {
+      ex.head_written = true;
+      HttpOutbound head{HttpOutbound::Kind::stream_head, &ex.response, Buffer()};
+      write_part(head);
+      while (!ex.chunks.empty()) {
+        HttpOutbound part{HttpOutbound::Kind::stream_chunk, nullptr, std::move(ex.chunks.front())};
+        ex.chunks.pop_front();
+        write_part(part);
+      }
+      ex.queued_bytes.store(0, std::memory_order_relaxed);
+      if (writable(ex)) notify_writable(ex);
+    }
+    if (!ex.ended) break;  // later answers wait for this body
+    HttpOutbound end{HttpOutbound::Kind::stream_end, nullptr, Buffer()};
+    queue_.pop_front();
+    write_part(end);
+    finish(ex);
+  }
+  pumping_ = false;
+  flush_unless_reading();
+}
+
+void HttpConnection::write_part(HttpOutbound& part) {
+  ctx_->write(part);
+  wrote_in_read_ = true;
+}
+
+void HttpConnection::finish(Exchange& exchange) {
+  exchange.stage = Exchange::Stage::done;
+  for (auto& hook : exchange.after_send) hook(exchange.response.status, exchange.body_bytes);
+  exchange.after_send.clear();
+  exchange.before_send.clear();
+}
+
+void HttpConnection::flush_unless_reading() {
+  // Answers finished while a read is being handled leave together at
+  // read_complete: one writev for a whole pipelined batch.
+  if (in_read_ || !wrote_in_read_ || ctx_ == nullptr) return;
+  wrote_in_read_ = false;
+  ctx_->flush();
+}
+
+void HttpConnection::on_read_complete() {
+  in_read_ = false;
+  flush_unless_reading();
+}
+
+void HttpConnection::on_writability_changed(bool writable) {
+  if (!writable || queue_.empty()) return;
+  Exchange& front = *queue_.front();
+  if (front.stage == Exchange::Stage::streaming && front.head_written) notify_writable(front);
+}
+
+void HttpConnection::detach() {
+  for (auto& ex : queue_) {
+    ex->closed = true;
+    notify_writable(*ex);  // a producer learns the connection is gone
+  }
+  queue_.clear();
+  ctx_ = nullptr;
+}
+
+}  // namespace sluice::detail

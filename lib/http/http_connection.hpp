@@ -1,0 +1,78 @@
+#pragma once
+// Internal: one connection's queue of exchanges (request + answer state),
+// written out in request order.
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "sluice/channel/channel.hpp"
+#include "sluice/http/http_server_handler.hpp"
+
+namespace sluice::detail {
+
+/// One request and everything about its answer. Shared by the connection
+/// and every ResponseWriter/ChunkedWriter handed out for it.
+struct Exchange {
+  enum class Stage { waiting, ready, streaming, done };
+
+  HttpRequestPtr request;
+  EventLoop* loop = nullptr;
+  std::weak_ptr<HttpConnection> connection;
+  std::weak_ptr<Channel> channel;
+  std::atomic<bool> answered{false};
+  std::atomic<bool> closed{false};             // the connection is gone
+  std::atomic<std::size_t> queued_bytes{0};    // streamed bytes waiting behind earlier answers
+
+  // Loop thread only.
+  std::vector<std::function<void(HttpResponse&)>> before_send;
+  std::vector<std::function<void(int, std::size_t)>> after_send;
+  Stage stage = Stage::waiting;
+  HttpResponse response;
+  std::deque<Buffer> chunks;  // streamed body parts not written yet
+  bool head_written = false;
+  bool ended = false;
+  std::size_t body_bytes = 0;
+  std::function<void()> on_writable;
+};
+
+/// Inside a catch block: answers the exception in flight (an HttpError with
+/// its status and text, anything else with a bare 500 and a log line).
+void answer_current_exception(const HttpRequest& request, const ResponseWriter& response) noexcept;
+
+class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
+ public:
+  explicit HttpConnection(std::shared_ptr<const HttpApp> app) : app_(std::move(app)) {}
+
+  void on_request(HandlerContext& ctx, HttpRequestPtr request);
+  void on_read_complete();
+  void on_writability_changed(bool writable);
+  void detach();
+
+  // From the writers, on the loop.
+  void complete(Exchange& exchange, HttpResponse response);
+  void begin_stream(Exchange& exchange, HttpResponse head);
+  void stream_write(Exchange& exchange, Buffer chunk);
+  void stream_end(Exchange& exchange);
+  void watch_writable(Exchange& exchange, std::function<void()> fn);
+  bool writable(const Exchange& exchange) const noexcept;
+
+ private:
+  void dispatch(const std::shared_ptr<Exchange>& exchange);
+  void pump();
+  void write_part(HttpOutbound& part);
+  void finish(Exchange& exchange);
+  void flush_unless_reading();
+  void notify_writable(Exchange& exchange);
+
+  std::shared_ptr<const HttpApp> app_;
+  HandlerContext* ctx_ = nullptr;
+  std::deque<std::shared_ptr<Exchange>> queue_;  // request order
+  bool in_read_ = false;        // between a read and its read_complete
+  bool wrote_in_read_ = false;  // something waits for read_complete's flush
+  bool pumping_ = false;
+};
+
+}  // namespace sluice::detail

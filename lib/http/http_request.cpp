@@ -1,0 +1,91 @@
+#include "sluice/http/http_request.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace sluice {
+
+namespace {
+int hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+}  // namespace
+
+std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '%') {
+      if (i + 2 >= text.size()) return std::nullopt;
+      int hi = hex_value(text[i + 1]);
+      int lo = hex_value(text[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::string_view HttpRequest::path() const noexcept {
+  std::string_view t = target;
+  if (t == "*") return t;
+  // absolute-form: scheme://authority/path?query
+  if (std::size_t scheme = t.find("://"); scheme != std::string_view::npos && t.front() != '/') {
+    std::size_t slash = t.find('/', scheme + 3);
+    if (slash == std::string_view::npos) return "/";
+    t = t.substr(slash);
+  }
+  std::size_t end = t.find_first_of("?#");
+  return t.substr(0, end);
+}
+
+std::string_view HttpRequest::query() const noexcept {
+  std::string_view t = target;
+  std::size_t q = t.find('?');
+  if (q == std::string_view::npos) return {};
+  std::string_view rest = t.substr(q + 1);
+  return rest.substr(0, rest.find('#'));
+}
+
+std::optional<std::string> HttpRequest::query_param(std::string_view name) const {
+  std::string_view rest = query();
+  while (!rest.empty()) {
+    std::size_t amp = rest.find('&');
+    std::string_view pair = rest.substr(0, amp);
+    std::size_t eq = pair.find('=');
+    auto key = percent_decode(pair.substr(0, eq), true);
+    if (key && *key == name) {
+      if (eq == std::string_view::npos) return std::string();
+      return percent_decode(pair.substr(eq + 1), true);
+    }
+    if (amp == std::string_view::npos) break;
+    rest.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+std::string_view HttpRequest::param(std::string_view name) const noexcept {
+  for (const auto& [k, v] : params) {
+    if (k == name) return v;
+  }
+  return {};
+}
+
+nlohmann::json HttpRequest::json() const {
+  try {
+    return nlohmann::json::parse(body);
+  } catch (const nlohmann::json::parse_error& e) {
+    // Position only: the parser's full text may echo the client's bytes.
+    throw HttpError(400, "Bad Request: malformed JSON at byte " + std::to_string(e.byte));
+  }
+}
+
+}  // namespace sluice

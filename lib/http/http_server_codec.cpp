@@ -1,0 +1,606 @@
+#include "sluice/http/http_server_codec.hpp"
+
+#include <llhttp.h>
+
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <deque>
+
+#include "sluice/channel/channel.hpp"
+#include "sluice/core/log.hpp"
+#include "sluice/core/timer_wheel.hpp"
+
+namespace sluice {
+
+namespace {
+
+// What the codec remembers about a request between handing it on and
+// writing its response: enough to frame the response and decide whether
+// the connection lives on.
+struct InFlight {
+  bool head = false;        // HEAD: no body goes out
+  bool keep_alive = true;   // false: close after this response
+  bool http10 = false;      // HTTP/1.0: no chunked encoding
+  bool broken = false;      // an error answer: lingering close after it
+  bool streamed = false;    // a chunked response is under way
+  bool chunked = false;     // its body is chunk-framed (HTTP/1.1)
+};
+
+bool is_token_char(char c) noexcept {
+  if (std::isalnum(static_cast<unsigned char>(c)) != 0) return true;
+  return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != '\0';
+}
+
+std::string_view trim(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// "Mon, 23 Nov 2026 16:00:00 GMT", formatted once a second per thread.
+std::string_view http_date() {
+  thread_local std::time_t cached_second = 0;
+  thread_local char text[40];
+  std::time_t now = std::time(nullptr);
+  if (now != cached_second) {
+    cached_second = now;
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  }
+  return text;
+}
+
+bool has_no_body(int status) noexcept { return (status >= 100 && status < 200) || status == 204 || status == 304; }
+
+}  // namespace
+
+struct HttpServerCodec::State {
+  enum class Timer { none, header, body, idle };
+
+  HttpServerCodec* owner;
+  const HttpCodecOptions& options;
+  HandlerContext* ctx = nullptr;
+  llhttp_t parser{};
+  llhttp_settings_t settings{};
+
+  HttpRequestPtr current;      // being parsed
+  HttpRequestPtr completed;    // parsed, waiting to be handed on (outside llhttp)
+  std::string field;
+  std::string value;
+  std::size_t header_bytes = 0;
+  std::size_t header_count = 0;
+  int error_status = 0;        // set by a callback that refuses the request
+  std::string error_message;
+  bool in_message = false;     // between message begin and complete
+  bool expect_continue = false;
+
+  std::deque<InFlight> in_flight;
+  std::uint64_t requests = 0;
+  Buffer held;                 // input not parsed yet: waiting for responses to drain
+  bool paused = false;         // too many requests in flight: not parsing, not reading
+  bool parsing = false;        // inside parse(): resume from write() waits for it
+  bool broken = false;         // stopped parsing after an error: input is dropped
+  bool draining = false;       // graceful shutdown: no new requests
+  bool continue_owed = false;  // "100 Continue" waits for earlier responses to leave
+
+  Timer timer_kind = Timer::none;
+  TimerWheel::Entry timer{&State::on_timer, this};
+  TimerWheel::Entry linger{&State::on_linger, this};
+
+  State(HttpServerCodec* o, const HttpCodecOptions& opts) : owner(o), options(opts) {
+    llhttp_settings_init(&settings);
+    settings.on_message_begin = &State::on_message_begin;
+    settings.on_url = &State::on_url;
+    settings.on_header_field = &State::on_header_field;
+    settings.on_header_value = &State::on_header_value;
+    settings.on_header_value_complete = &State::on_header_value_complete;
+    settings.on_headers_complete = &State::on_headers_complete;
+    settings.on_body = &State::on_body;
+    settings.on_message_complete = &State::on_message_complete;
+    llhttp_init(&parser, HTTP_REQUEST, &settings);
+    parser.data = this;
+  }
+
+  static State& of(llhttp_t* p) { return *static_cast<State*>(p->data); }
+
+  int refuse(int status, std::string message) {
+    error_status = status;
+    error_message = std::move(message);
+    return -1;  // llhttp stops with HPE_USER
+  }
+
+  // ---- llhttp callbacks (inside llhttp_execute) ----
+
+  static int on_message_begin(llhttp_t* p) {
+    State& s = of(p);
+    s.current = std::make_shared<HttpRequest>();
+    s.current->sequence = s.requests++;
+    s.current->remote_address = s.ctx->channel().remote_address();
+    s.field.clear();
+    s.value.clear();
+    s.header_bytes = 0;
+    s.header_count = 0;
+    s.in_message = true;
+    s.expect_continue = false;
+    if (s.timer_kind != Timer::header) s.arm(Timer::header, s.options.header_timeout_ms);
+    return 0;
+  }
+
+  static int on_url(llhttp_t* p, const char* at, std::size_t len) {
+    State& s = of(p);
+    s.header_bytes += len;
+    if (s.current->target.size() + len > s.options.max_target_bytes) return s.refuse(414, "URI Too Long");
+    s.current->target.append(at, len);
+    return 0;
+  }
+
+  int count_header_bytes(std::size_t len) {
+    header_bytes += len;
+    if (header_bytes > options.max_header_bytes) return refuse(431, "Request Header Fields Too Large");
+    return 0;
+  }
+
+  static int on_header_field(llhttp_t* p, const char* at, std::size_t len) {
+    State& s = of(p);
+    if (s.count_header_bytes(len) != 0) return -1;
+    s.field.append(at, len);
+    return 0;
+  }
+
+  static int on_header_value(llhttp_t* p, const char* at, std::size_t len) {
+    State& s = of(p);
+    if (s.count_header_bytes(len) != 0) return -1;
+    // llhttp 8 accepts obs-fold (a value continued on a line starting with
+    // SP/HT) and hands the continuation over as a span that starts right
+    // after the CR LF. A span of an ordinary value never follows a '\n'.
+    char before = at > s.input_begin ? at[-1] : s.previous_last_byte;
+    if (before == '\n') return s.refuse(400, "Bad Request: obs-fold in a header value");
+    s.value.append(at, len);
+    return 0;
+  }
+
+  static int on_header_value_complete(llhttp_t* p) {
+    State& s = of(p);
+    if (++s.header_count > s.options.max_headers) return s.refuse(431, "Request Header Fields Too Large");
+    // llhttp strict mode refuses bare CR and LF; NUL is ours to catch.
+    if (s.value.find('\0') != std::string::npos) return s.refuse(400, "Bad Request: NUL in a header value");
+    s.current->headers.add(std::move(s.field), std::move(s.value));
+    s.field.clear();
+    s.value.clear();
+    return 0;
+  }
+
+  // Transfer-Encoding: only "chunked" (last, once) is implemented. A known-good
+  // token we do not implement is 501; anything malformed is 400.
+  int check_transfer_encoding() {
+    auto values = current->headers.get_all("Transfer-Encoding");
+    if (values.empty()) return 0;
+    if (current->headers.contains("Content-Length")) {
+      return refuse(400, "Bad Request: Content-Length with Transfer-Encoding");
+    }
+    std::vector<std::string_view> codings;
+    for (std::string_view v : values) {
+      std::size_t start = 0;
+      while (start <= v.size()) {
+        std::size_t comma = v.find(',', start);
+        if (comma == std::string_view::npos) comma = v.size();
+        std::string_view coding = trim(v.substr(start, comma - start));
+        if (coding.empty()) return refuse(400, "Bad Request: malformed Transfer-Encoding");
+        for (char c : coding) {
+          if (!is_token_char(c)) return refuse(400, "Bad Request: malformed Transfer-Encoding");
+        }
+        codings.push_back(coding);
+        start = comma + 1;
+      }
+    }
+    for (std::size_t i = 0; i < codings.size(); ++i) {
+      if (iequals(codings[i], "chunked")) {
+        if (i + 1 != codings.size()) return refuse(400, "Bad Request: chunked must be the last transfer coding");
+      } else {
+        return refuse(501, "Not Implemented: transfer coding " + std::string(codings[i]));
+      }
+    }
+    return 0;
+  }
+
+  static int on_headers_complete(llhttp_t* p) {
+    State& s = of(p);
+    HttpRequest& r = *s.current;
+    r.method = llhttp_method_name(static_cast<llhttp_method_t>(llhttp_get_method(p)));
+    r.version_major = llhttp_get_http_major(p);
+    r.version_minor = llhttp_get_http_minor(p);
+    if (r.version_major != 1) return s.refuse(505, "HTTP Version Not Supported");
+    if (r.target.empty()) return s.refuse(400, "Bad Request: empty target");
+    auto hosts = r.headers.get_all("Host");
+    if (hosts.size() > 1) return s.refuse(400, "Bad Request: more than one Host");
+    if (hosts.empty() && r.version_minor >= 1) return s.refuse(400, "Bad Request: missing Host");
+    if (s.check_transfer_encoding() != 0) return -1;
+    if ((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length > s.options.max_body_bytes) {
+      return s.refuse(413, "Content Too Large");
+    }
+    r.keep_alive = llhttp_should_keep_alive(p) != 0;
+    if (s.draining) r.keep_alive = false;
+    if (s.options.max_requests_per_connection != 0 && s.requests >= s.options.max_requests_per_connection) {
+      r.keep_alive = false;
+    }
+    if (auto expect = r.headers.get("Expect"); expect && r.version_minor >= 1) {
+      if (!iequals(trim(*expect), "100-continue")) return s.refuse(417, "Expectation Failed");
+      if (s.options.continue_check) {
+        int status = s.options.continue_check(r);
+        if (status != 0) return s.refuse(status, std::string(reason_phrase(status)));
+      }
+      s.expect_continue = true;
+    }
+    s.disarm();
+    bool has_body = (p->flags & (F_CHUNKED | F_CONTENT_LENGTH)) != 0 && !((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length == 0);
+    if (has_body) {
+      if (s.expect_continue) s.send_continue_when_due();
+      s.arm(Timer::body, s.options.body_timeout_ms);
+    }
+    return 0;
+  }
+
+  static int on_body(llhttp_t* p, const char* at, std::size_t len) {
+    State& s = of(p);
+    if (s.current->body.size() + len > s.options.max_body_bytes) return s.refuse(413, "Content Too Large");
+    s.current->body.append(at, len);
+    return 0;
+  }
+
+  static int on_message_complete(llhttp_t* p) {
+    State& s = of(p);
+    s.disarm();
+    s.in_message = false;
+    s.completed = std::move(s.current);
+    // Pause so the request is handed on outside llhttp, one at a time: the
+    // in-flight limit is then exact and handlers may re-enter the codec.
+    return HPE_PAUSED;
+  }
+
+  // ---- timers ----
+
+  void arm(Timer kind, std::uint64_t ms) {
+    timer_kind = kind;
+    if (ms == 0) {
+      ctx->loop().cancel_timeout(timer);
+      return;
+    }
+    ctx->loop().schedule_timeout(timer, ms);
+  }
+  void disarm() {
+    timer_kind = Timer::none;
+    if (ctx != nullptr) ctx->loop().cancel_timeout(timer);
+  }
+
+  static void on_timer(void* self) {
+    State& s = *static_cast<State*>(self);
+    Timer kind = s.timer_kind;
+    s.timer_kind = Timer::none;
+    if (s.ctx == nullptr || !s.ctx->channel().is_active()) return;
+    if (kind == Timer::idle) {
+      s.ctx->close();  // an idle keep-alive connection just goes, as in nginx
+    } else if (kind == Timer::header || kind == Timer::body) {
+      if (!s.in_message && s.in_flight.empty() && s.held.empty() && kind == Timer::header && s.requests == 0) {
+        // A connection that never sent a byte: nothing to answer.
+        s.ctx->close();
+        return;
+      }
+      s.fail(408, "Request Timeout");
+    }
+  }
+
+  static void on_linger(void* self) {
+    State& s = *static_cast<State*>(self);
+    if (s.ctx != nullptr) s.ctx->channel().close_now();
+  }
+
+  void arm_idle_if_idle() {
+    if (in_flight.empty() && !in_message && held.empty() && !broken) arm(Timer::idle, options.keep_alive_timeout_ms);
+  }
+
+  // ---- parsing ----
+
+  const char* input_begin = nullptr;  // start of the bytes being parsed (see on_header_value)
+  char previous_last_byte = '\0';      // the byte parsed just before them
+
+  void parse(const char* data, std::size_t len) {
+    if (len == 0) return;
+    parsing = true;
+    input_begin = data;
+    const char* input_end = data + len;
+    while (len > 0 && !broken && !paused) {
+      llhttp_errno_t err = llhttp_execute(&parser, data, len);
+      if (err == HPE_OK) break;
+      if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
+        const char* stop = llhttp_get_error_pos(&parser);
+        len -= static_cast<std::size_t>(stop - data);
+        data = stop;
+        if (err == HPE_PAUSED_UPGRADE) {
+          llhttp_resume_after_upgrade(&parser);  // no protocol switch: answered as plain HTTP
+        } else {
+          llhttp_resume(&parser);
+        }
+        hand_on(std::move(completed));
+        if (!ctx->channel().is_active()) break;
+        if (!completed_keep_alive_ || draining) {
+          broken = true;  // nothing after a closing request is read
+          break;
+        }
+        if (in_flight.size() >= options.max_pipelined_requests) {
+          paused = true;
+          held.append(data, len);
+          input_end = data;  // the held bytes are parsed later, after this one
+          len = 0;
+          ctx->channel().set_auto_read(false);
+        }
+        continue;
+      }
+      int status = error_status != 0 ? error_status : status_for(err);
+      std::string message = error_status != 0 ? error_message : std::string(reason_phrase(status)) + ": " + llhttp_get_error_reason(&parser);
+      fail(status, message);
+      break;
+    }
+    if (input_end > input_begin) previous_last_byte = input_end[-1];
+    input_begin = nullptr;
+    parsing = false;
+  }
+
+  static int status_for(llhttp_errno_t err) {
+    switch (err) {
+      case HPE_INVALID_VERSION: return 505;
+      default: return 400;
+    }
+  }
+
+  bool completed_keep_alive_ = true;
+
+  void hand_on(HttpRequestPtr request) {
+    InFlight info;
+    info.head = request->is_head();
+    info.keep_alive = request->keep_alive && request->error_status == 0;
+    info.http10 = request->version_minor == 0;
+    info.broken = request->error_status != 0;
+    completed_keep_alive_ = info.keep_alive;
+    in_flight.push_back(info);
+    ctx->fire_read(request);
+  }
+
+  // A broken request: answered in order, then a lingering close.
+  void fail(int status, std::string message) {
+    if (broken) return;
+    broken = true;
+    disarm();
+    held.release();
+    HttpRequestPtr request = current ? std::move(current) : std::make_shared<HttpRequest>();
+    if (request->method.empty()) request->method = "GET";  // for the access log; never dispatched
+    request->error_status = status;
+    request->error_message = std::move(message);
+    request->keep_alive = false;
+    request->remote_address = ctx->channel().remote_address();
+    in_message = false;
+    hand_on(std::move(request));
+  }
+
+  void send_continue_when_due() {
+    if (in_flight.empty()) {
+      Buffer interim = Buffer::copy_of("HTTP/1.1 100 Continue\r\n\r\n");
+      ctx->write_and_flush(interim);
+    } else {
+      continue_owed = true;
+    }
+  }
+
+  // ---- responses ----
+
+  void write_head(const HttpResponse& response, const InFlight& info, std::size_t content_length, bool chunked) {
+    Buffer head(256 + response.headers.size() * 48);
+    char line[64];
+    int n = std::snprintf(line, sizeof line, "HTTP/1.1 %d ", response.status);
+    head.append(line, static_cast<std::size_t>(n));
+    head.append(reason_phrase(response.status));
+    head.append("\r\n");
+    if (!options.server_name.empty() && !response.headers.contains("Server")) {
+      head.append("Server: ");
+      head.append(options.server_name);
+      head.append("\r\n");
+    }
+    head.append("Date: ");
+    head.append(http_date());
+    head.append("\r\n");
+    if (!has_no_body(response.status)) {
+      if (chunked) {
+        head.append("Transfer-Encoding: chunked\r\n");
+      } else if (!(info.http10 && content_length == SIZE_MAX)) {
+        n = std::snprintf(line, sizeof line, "Content-Length: %zu\r\n", content_length);
+        head.append(line, static_cast<std::size_t>(n));
+      }
+    }
+    if (!info.keep_alive) {
+      head.append("Connection: close\r\n");
+    } else if (info.http10) {
+      head.append("Connection: keep-alive\r\n");
+    }
+    for (const auto& [name, value] : response.headers) {
+      // Framing and connection management are the codec's.
+      if (iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") || iequals(name, "Connection") ||
+          iequals(name, "Date")) {
+        continue;
+      }
+      head.append(name);
+      head.append(": ");
+      head.append(value);
+      head.append("\r\n");
+    }
+    head.append("\r\n");
+    ctx->write(head);
+  }
+
+  void write(HttpOutbound& out) {
+    if (in_flight.empty()) throw std::logic_error("HttpServerCodec: a response with no request to answer");
+    InFlight& info = in_flight.front();
+    switch (out.kind) {
+      case HttpOutbound::Kind::response: {
+        HttpResponse& r = *out.response;
+        bool body_allowed = !has_no_body(r.status);
+        write_head(r, info, body_allowed ? r.body.readable_bytes() : 0, false);
+        if (!info.head && body_allowed && !r.body.empty()) ctx->write(r.body);
+        finish_response();
+        break;
+      }
+      case HttpOutbound::Kind::stream_head: {
+        info.streamed = true;
+        // HTTP/1.0 has no chunked encoding: the body ends when the connection does.
+        info.chunked = !info.http10;
+        if (info.http10) info.keep_alive = false;
+        write_head(*out.response, info, SIZE_MAX, info.chunked);
+        break;
+      }
+      case HttpOutbound::Kind::stream_chunk: {
+        if (info.head || out.chunk.empty()) {
+          out.chunk.retrieve_all();
+          break;
+        }
+        if (info.chunked) {
+          char size_line[24];
+          int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", out.chunk.readable_bytes());
+          if (out.chunk.owns_storage() && out.chunk.prependable_bytes() >= static_cast<std::size_t>(n)) {
+            out.chunk.prepend(size_line, static_cast<std::size_t>(n));
+          } else {
+            Buffer framed(static_cast<std::size_t>(n) + out.chunk.readable_bytes() + 2);
+            framed.append(size_line, static_cast<std::size_t>(n));
+            framed.append(out.chunk.view());
+            out.chunk = std::move(framed);
+          }
+          out.chunk.append("\r\n", 2);
+        }
+        ctx->write(out.chunk);
+        break;
+      }
+      case HttpOutbound::Kind::stream_end: {
+        if (info.chunked && !info.head) {
+          Buffer last = Buffer::copy_of("0\r\n\r\n");
+          ctx->write(last);
+        }
+        finish_response();
+        break;
+      }
+    }
+  }
+
+  void finish_response() {
+    InFlight info = in_flight.front();
+    in_flight.pop_front();
+    if (info.broken) {
+      // Tell the client we are done, then read and drop what it still sends
+      // for a while, so it sees this answer rather than a reset.
+      ctx->flush();
+      ctx->channel().shutdown_output();
+      ctx->loop().schedule_timeout(linger, options.lingering_close_ms);
+      return;
+    }
+    if (!info.keep_alive) {
+      ctx->close();
+      return;
+    }
+    if (continue_owed && in_flight.empty()) {
+      continue_owed = false;
+      send_continue_when_due();
+    }
+    if (draining && in_flight.empty() && !in_message) {
+      ctx->close();
+      return;
+    }
+    if (paused && in_flight.size() < options.max_pipelined_requests && !parsing) resume();
+    arm_idle_if_idle();
+  }
+
+  void resume() {
+    paused = false;
+    Buffer pending = std::move(held);
+    if (!pending.empty()) {
+      parse(pending.peek(), pending.readable_bytes());
+      // Requests parsed here came from no socket read: close the batch as a
+      // read would, so their answers are flushed together.
+      ctx->fire_read_complete();
+    }
+    if (!paused && !broken) ctx->channel().set_auto_read(true);
+  }
+
+  // The peer will send nothing more: answer what is in flight, then close.
+  void input_done() {
+    if (in_flight.empty()) {
+      ctx->close();
+    } else {
+      in_flight.back().keep_alive = false;
+      broken = true;
+      held.release();
+    }
+  }
+};
+
+HttpServerCodec::HttpServerCodec(HttpCodecOptions options)
+    : options_(std::move(options)), state_(std::make_unique<State>(this, options_)) {}
+
+HttpServerCodec::~HttpServerCodec() = default;
+
+std::size_t HttpServerCodec::in_flight() const noexcept { return state_->in_flight.size(); }
+
+void HttpServerCodec::handler_added(HandlerContext& ctx) { state_->ctx = &ctx; }
+
+void HttpServerCodec::channel_active(HandlerContext& ctx) {
+  state_->ctx = &ctx;
+  // A connection must start its first request within the header timeout.
+  state_->arm(State::Timer::header, options_.header_timeout_ms);
+  ctx.fire_channel_active();
+}
+
+void HttpServerCodec::channel_inactive(HandlerContext& ctx) {
+  state_->disarm();
+  ctx.loop().cancel_timeout(state_->linger);
+  state_->held.release();
+  ctx.fire_channel_inactive();
+}
+
+void HttpServerCodec::read(HandlerContext& ctx, Buffer& bytes) {
+  State& s = *state_;
+  s.ctx = &ctx;
+  if (s.broken) {
+    bytes.retrieve_all();  // lingering close or a closing request: drop
+    return;
+  }
+  if (s.paused) {
+    s.held.append(bytes.view());
+    bytes.retrieve_all();
+    return;
+  }
+  if (s.timer_kind == State::Timer::idle) s.disarm();
+  s.parse(bytes.peek(), bytes.readable_bytes());
+  bytes.retrieve_all();
+}
+
+void HttpServerCodec::write(HandlerContext& ctx, HttpOutbound& message) {
+  state_->ctx = &ctx;
+  state_->write(message);
+}
+
+void HttpServerCodec::user_event(HandlerContext& ctx, const UserEvent& event) {
+  State& s = *state_;
+  s.ctx = &ctx;
+  if (dynamic_cast<const GracefulShutdownEvent*>(&event) != nullptr) {
+    // Idle (or half a request): close now. Busy: the last answer says
+    // Connection: close, and nothing more is read.
+    s.draining = true;
+    s.input_done();
+  } else if (dynamic_cast<const InputShutdownEvent*>(&event) != nullptr) {
+    if (s.in_message && s.in_flight.empty()) {
+      s.fail(400, "Bad Request: the request ended early");
+    } else {
+      s.input_done();
+    }
+  }
+  ctx.fire_user_event(event);
+}
+
+}  // namespace sluice

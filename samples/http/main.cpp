@@ -1,0 +1,132 @@
+// sluice-http: the sample HTTP server (see --help).
+
+#include <string>
+
+#include "common/flags.hpp"
+#include "common/signals.hpp"
+#include "routes.hpp"
+#include "sluice/core/log.hpp"
+#include "sluice/http/http_server.hpp"
+
+namespace {
+
+const char* kUsage = R"(usage: sluice-http [options]
+
+The sluice sample HTTP/1.1 server.
+
+Routes:
+  GET  /plaintext      "Hello, World!" (text/plain)
+  GET  /json           {"message":"Hello, World!"}
+  POST /echo           the request body back, with its Content-Type
+  GET  /users/:id      a JSON user (404 unless :id is a number)
+  GET  /compute?n=N    counts the primes below N on the thread pool (N <= 50000000)
+  GET  /stream?kb=K    K KiB streamed as a chunked body, with backpressure
+  GET  /health         {"status":"ok", ...}
+
+Listening:
+  --host ADDR                 address (default 0.0.0.0; "::" for IPv6)
+  --port N                    port (default 8080; 0 picks a free port and logs it)
+  --loops N                   event loops, one thread each (default: one per CPU)
+  --pin                       pin loop i to CPU i
+  --max-connections N         refuse connections beyond N (default 0: no limit)
+
+Limits (each answered with its status, then the connection closes):
+  --max-target-bytes N        request target (default 8192; 414)
+  --max-header-bytes N        request line + header fields (default 32768; 431)
+  --max-headers N             header fields (default 100; 431)
+  --max-body-bytes N          request body (default 1048576; 413)
+  --max-pipelined N           requests in flight per connection before it
+                              stops reading (default 16)
+  --max-requests N            requests per connection, then Connection: close
+                              (default 10000; 0: no limit)
+
+Timeouts (milliseconds):
+  --header-timeout MS         header section must arrive within (default 10000; 408)
+  --body-timeout MS           body must arrive within (default 60000; 408)
+  --keep-alive-timeout MS     idle keep-alive connections close (default 60000)
+  --request-timeout MS        a handler must answer within (default 30000; 503; 0: off)
+
+Other:
+  --access-log                log each request (combined format + duration) to stdout
+  --server-name NAME          the Server header (default "sluice"; "" for none)
+  --help                      this text
+
+SIGINT or SIGTERM shuts the server down gracefully: requests in flight finish
+(answered with Connection: close) and idle connections close at once.
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  sluice::HttpServerOptions options;
+  options.listen.port = 8080;
+  sluice::EventLoopGroup::Options group_options;
+  group_options.name = "http";
+
+  sluice::cli::Flags flags(argc, argv, "sluice-http", kUsage);
+  std::string flag;
+  while (flags.next(flag)) {
+    auto& c = options.codec;
+    if (flag == "--host") {
+      options.listen.host = flags.value();
+    } else if (flag == "--port") {
+      options.listen.port = static_cast<std::uint16_t>(flags.number(65535));
+    } else if (flag == "--loops") {
+      group_options.loops = flags.number(1024);
+    } else if (flag == "--pin") {
+      group_options.pin = true;
+    } else if (flag == "--max-connections") {
+      options.listen.max_connections = flags.number();
+    } else if (flag == "--max-target-bytes") {
+      c.max_target_bytes = flags.number();
+    } else if (flag == "--max-header-bytes") {
+      c.max_header_bytes = flags.number();
+    } else if (flag == "--max-headers") {
+      c.max_headers = flags.number();
+    } else if (flag == "--max-body-bytes") {
+      c.max_body_bytes = flags.number();
+    } else if (flag == "--max-pipelined") {
+      c.max_pipelined_requests = std::max<std::uint64_t>(1, flags.number());
+    } else if (flag == "--max-requests") {
+      c.max_requests_per_connection = flags.number();
+    } else if (flag == "--header-timeout") {
+      c.header_timeout_ms = flags.number();
+    } else if (flag == "--body-timeout") {
+      c.body_timeout_ms = flags.number();
+    } else if (flag == "--keep-alive-timeout") {
+      c.keep_alive_timeout_ms = flags.number();
+    } else if (flag == "--request-timeout") {
+      options.request_timeout_ms = flags.number();
+    } else if (flag == "--access-log") {
+      options.access_log = true;
+    } else if (flag == "--server-name") {
+      c.server_name = flags.value();
+    } else {
+      flags.unknown(flag);
+    }
+  }
+
+  sigset_t signals = sluice::cli::block_shutdown_signals();
+  sluice::EventLoopGroup group(group_options);
+  sluice::HttpServer* server_ptr = nullptr;
+  auto routes = sluice::sample::make_routes([&group, &server_ptr] {
+    return nlohmann::json{{"status", "ok"},
+                          {"loops", group.size()},
+                          {"connections", server_ptr != nullptr ? server_ptr->tcp().connections() : 0}};
+  });
+  sluice::HttpServer server(group, options, routes);
+  server_ptr = &server;
+  try {
+    server.start();
+  } catch (const std::exception& e) {
+    sluice::log().error("cannot start: {}", e.what());
+    return 1;
+  }
+  sluice::log().info("sluice-http on {} port {}, {} loop(s){}", options.listen.host, server.port(), group.size(),
+                     group_options.pin ? ", pinned" : "");
+  int received = sluice::cli::wait_for_shutdown_signal(signals);
+  sluice::log().info("signal {}: shutting down ({} connection(s) open)", received, server.tcp().connections());
+  group.shutdown_gracefully(100, 10'000);
+  sluice::log().info("stopped after {} connection(s)", server.tcp().accepted());
+  return 0;
+}
