@@ -25,11 +25,11 @@ void HttpServer::start() {
   app->handler = handler_;
 
   HttpCodecOptions codec = options_.codec;
-  if (!codec.continue_check) {
-    // Refuse a body no route would take before the client sends it.
-    if (auto* router = dynamic_cast<Router*>(handler_.get())) {
-      codec.continue_check = [router](const HttpRequest& head) { return router->check(head); };
-    }
+  if (auto* router = dynamic_cast<Router*>(handler_.get())) {
+    // Refuse a body no route would take before the client sends it, and let
+    // routes that stream their body have it piece by piece.
+    if (!codec.continue_check) codec.continue_check = [router](const HttpRequest& head) { return router->check(head); };
+    if (!codec.stream_body) codec.stream_body = [router](const HttpRequest& head) { return router->streams_body(head); };
   }
   ServerOptions listen = options_.listen;
   // A client may send its last request and shut down its side: the answers

@@ -10,6 +10,7 @@
 #include "sluice/channel/channel.hpp"
 #include "sluice/core/log.hpp"
 #include "sluice/core/timer_wheel.hpp"
+#include "sluice/http/http_body_stream.hpp"
 
 namespace sluice {
 
@@ -67,6 +68,9 @@ struct HttpServerCodec::State {
 
   HttpRequestPtr current;      // being parsed
   HttpRequestPtr completed;    // parsed, waiting to be handed on (outside llhttp)
+  HttpRequestPtr head_ready;   // a streamed-body request whose head waits to be handed on
+  std::shared_ptr<HttpBodyStream> body_stream;  // the body being streamed, if any
+  bool body_stopped = false;   // the stream's consumer asked us to stop feeding
   std::string field;
   std::string value;
   std::size_t header_bytes = 0;
@@ -217,9 +221,10 @@ struct HttpServerCodec::State {
     if (hosts.size() > 1) return s.refuse(400, "Bad Request: more than one Host");
     if (hosts.empty() && r.version_minor >= 1) return s.refuse(400, "Bad Request: missing Host");
     if (s.check_transfer_encoding() != 0) return -1;
-    if ((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length > s.options.max_body_bytes) {
-      return s.refuse(413, "Content Too Large");
-    }
+    bool has_body = (p->flags & F_CHUNKED) != 0 || ((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length != 0);
+    bool streamed = has_body && s.options.stream_body && s.options.stream_body(r);
+    std::uint64_t max_body = streamed ? s.options.max_streamed_body_bytes : s.options.max_body_bytes;
+    if ((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length > max_body) return s.refuse(413, "Content Too Large");
     r.keep_alive = llhttp_should_keep_alive(p) != 0;
     if (s.draining) r.keep_alive = false;
     if (s.options.max_requests_per_connection != 0 && s.requests >= s.options.max_requests_per_connection) {
@@ -234,16 +239,51 @@ struct HttpServerCodec::State {
       s.expect_continue = true;
     }
     s.disarm();
-    bool has_body = (p->flags & (F_CHUNKED | F_CONTENT_LENGTH)) != 0 && !((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length == 0);
     if (has_body) {
       if (s.expect_continue) s.send_continue_when_due();
       s.arm(Timer::body, s.options.body_timeout_ms);
+      if (streamed) {
+        s.start_body_stream();
+        return HPE_PAUSED;  // hand the head on now, outside llhttp
+      }
     }
     return 0;
   }
 
+  void start_body_stream() {
+    body_stream = std::make_shared<HttpBodyStream>();
+    current->body_stream = body_stream;
+    head_ready = current;
+    std::weak_ptr<HttpBodyStream> weak = body_stream;
+    body_stream->flow = [this, weak](bool stop) {
+      auto stream = weak.lock();
+      if (!stream || stream != body_stream) return;
+      bool was_stopped = body_stopped;
+      body_stopped = stop;
+      if (stop) {
+        if (timer_kind == Timer::body) disarm();  // the client is not the slow one
+      } else {
+        if (timer_kind == Timer::none && in_message) arm(Timer::body, options.body_timeout_ms);
+        // Only a pause the body caused ends here; the pipelining bound's own
+        // pause ends when answers drain (finish_response).
+        if (was_stopped && paused && !parsing) resume();
+      }
+    };
+  }
+
   static int on_body(llhttp_t* p, const char* at, std::size_t len) {
     State& s = of(p);
+    if (s.body_stream) {
+      if (s.body_stream->received() + len > s.options.max_streamed_body_bytes) {
+        return s.refuse(413, "Content Too Large");
+      }
+      s.body_stream->push(std::string_view(at, len));
+      if (s.body_stream && s.body_stream->wants_stop()) {
+        s.body_stopped = true;
+        return HPE_PAUSED;  // the consumer is behind: stop until it resumes
+      }
+      return 0;
+    }
     if (s.current->body.size() + len > s.options.max_body_bytes) return s.refuse(413, "Content Too Large");
     s.current->body.append(at, len);
     return 0;
@@ -253,6 +293,14 @@ struct HttpServerCodec::State {
     State& s = of(p);
     s.disarm();
     s.in_message = false;
+    if (s.body_stream) {
+      // Handed on at its head already: just end its body.
+      auto stream = std::move(s.body_stream);
+      s.current.reset();
+      s.body_stopped = false;
+      stream->finish(0);
+      return 0;
+    }
     s.completed = std::move(s.current);
     // Pause so the request is handed on outside llhttp, one at a time: the
     // in-flight limit is then exact and handlers may re-enter the codec.
@@ -322,19 +370,25 @@ struct HttpServerCodec::State {
         } else {
           llhttp_resume(&parser);
         }
+        if (head_ready) {
+          // A streamed-body request: its handler starts now; the body follows.
+          hand_on(std::move(head_ready));
+          if (!ctx->channel().is_active()) break;
+          if (body_stopped) hold(data, len, input_end);
+          continue;
+        }
+        if (!completed) {
+          // Paused inside the body: the stream's consumer is behind.
+          if (body_stopped) hold(data, len, input_end);
+          continue;
+        }
         hand_on(std::move(completed));
         if (!ctx->channel().is_active()) break;
         if (!completed_keep_alive_ || draining) {
           broken = true;  // nothing after a closing request is read
           break;
         }
-        if (in_flight.size() >= options.max_pipelined_requests) {
-          paused = true;
-          held.append(data, len);
-          input_end = data;  // the held bytes are parsed later, after this one
-          len = 0;
-          ctx->channel().set_auto_read(false);
-        }
+        if (in_flight.size() >= options.max_pipelined_requests) hold(data, len, input_end);
         continue;
       }
       int status = error_status != 0 ? error_status : status_for(err);
@@ -345,6 +399,16 @@ struct HttpServerCodec::State {
     if (input_end > input_begin) previous_last_byte = input_end[-1];
     input_begin = nullptr;
     parsing = false;
+  }
+
+  // Stops parsing: the rest of this input waits in `held`, and the socket
+  // is not read, until resume().
+  void hold(const char*& data, std::size_t& len, const char*& input_end) {
+    paused = true;
+    held.append(data, len);
+    input_end = data;  // the held bytes are parsed later, after this one
+    len = 0;
+    ctx->channel().set_auto_read(false);
   }
 
   static int status_for(llhttp_errno_t err) {
@@ -373,6 +437,16 @@ struct HttpServerCodec::State {
     broken = true;
     disarm();
     held.release();
+    if (body_stream) {
+      // Its handler already runs: it learns of the failure from the stream
+      // and answers; the connection closes after that answer.
+      auto stream = std::move(body_stream);
+      current.reset();
+      in_message = false;
+      if (!in_flight.empty()) in_flight.back().keep_alive = false;
+      stream->finish(status);
+      return;
+    }
     HttpRequestPtr request = current ? std::move(current) : std::make_shared<HttpRequest>();
     if (request->method.empty()) request->method = "GET";  // for the access log; never dispatched
     request->error_status = status;
@@ -512,7 +586,7 @@ struct HttpServerCodec::State {
       ctx->close();
       return;
     }
-    if (paused && in_flight.size() < options.max_pipelined_requests && !parsing) resume();
+    if (paused && !body_stopped && in_flight.size() < options.max_pipelined_requests && !parsing) resume();
     arm_idle_if_idle();
   }
 
@@ -557,6 +631,7 @@ void HttpServerCodec::channel_active(HandlerContext& ctx) {
 }
 
 void HttpServerCodec::channel_inactive(HandlerContext& ctx) {
+  if (auto stream = std::move(state_->body_stream)) stream->finish(499);  // the client went away
   state_->disarm();
   ctx.loop().cancel_timeout(state_->linger);
   state_->held.release();

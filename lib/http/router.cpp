@@ -47,9 +47,10 @@ std::vector<Router::Segment> Router::parse_pattern(std::string_view pattern) {
   return segments;
 }
 
-Router& Router::add(std::string_view method, std::string_view pattern, std::shared_ptr<HttpHandler> handler) {
+Router& Router::add(std::string_view method, std::string_view pattern, std::shared_ptr<HttpHandler> handler,
+                    RouteOptions options) {
   if (!handler) throw std::invalid_argument("Router: null handler for " + std::string(pattern));
-  routes_.push_back(Route{std::string(method), parse_pattern(pattern), std::move(handler)});
+  routes_.push_back(Route{std::string(method), parse_pattern(pattern), std::move(handler), options});
   return *this;
 }
 
@@ -127,6 +128,12 @@ int Router::check(const HttpRequest& request) const {
   std::string allow;
   if (best(request.method, request.path(), m, &allow) != nullptr) return 0;
   return allow.empty() ? 404 : 405;
+}
+
+bool Router::streams_body(const HttpRequest& request) const {
+  Match m;
+  const Route* route = best(request.method, request.path(), m, nullptr);
+  return route != nullptr && route->options.stream_body;
 }
 
 void Router::handle(HttpRequest& request, ResponseWriter response) {

@@ -21,6 +21,8 @@ Routes:
   GET  /users/:id      a JSON user (404 unless :id is a number)
   GET  /compute?n=N    counts the primes below N on the thread pool (N <= 50000000)
   GET  /stream?kb=K    K KiB streamed as a chunked body, with backpressure
+  POST /upload         a streamed request body (any size up to 1 GiB): its
+                       length and checksum, never held whole
   GET  /health         {"status":"ok", ...}
 
 Listening:

@@ -4,6 +4,8 @@
 #include <memory>
 #include <string>
 
+#include "sluice/http/http_body_stream.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include "sluice/core/event_loop.hpp"
@@ -97,6 +99,27 @@ inline std::shared_ptr<Router> make_routes(std::function<nlohmann::json()> healt
     auto writer = w.begin_chunked(HttpResponse(200).header("Content-Type", "application/octet-stream"));
     std::make_shared<StreamProducer>(writer, kb * 1024)->pump();
   });
+  // The body arrives piece by piece (RouteOptions::stream_body): an upload of
+  // any size up to max_streamed_body_bytes is counted, never held whole.
+  router->add(
+      "POST", "/upload",
+      [](HttpRequest& r, ResponseWriter w) {
+        auto bytes = std::make_shared<std::uint64_t>(0);
+        auto sum = std::make_shared<std::uint32_t>(0);
+        r.body_stream->on_data(
+            [bytes, sum](std::string_view piece) {
+              *bytes += piece.size();
+              for (unsigned char c : piece) *sum = *sum * 31 + c;
+            },
+            [w, bytes, sum](int error) {
+              if (error != 0) {
+                w.send(HttpResponse::error(error));
+                return;
+              }
+              w.send(HttpResponse::json({{"bytes", *bytes}, {"checksum", *sum}}));
+            });
+      },
+      RouteOptions{.stream_body = true});
   router->get("/health", [health](HttpRequest&, ResponseWriter w) { w.send(HttpResponse::json(health())); });
   return router;
 }

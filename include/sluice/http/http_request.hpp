@@ -16,6 +16,8 @@
 
 namespace sluice {
 
+class HttpBodyStream;
+
 /// Thrown by a handler (or by HttpRequest::json) to answer with `status` and
 /// a short plain-text message. Anything else a handler throws becomes 500.
 class HttpError : public std::runtime_error {
@@ -45,6 +47,9 @@ struct HttpRequest {
   /// answers this status (and closes) without calling the application.
   int error_status = 0;
   std::string error_message;
+
+  /// Set when the route streams its body (then `body` stays empty).
+  std::shared_ptr<HttpBodyStream> body_stream;
 
   /// Path parameters filled in by the Router (":id" and "*rest").
   std::vector<std::pair<std::string, std::string>> params;

@@ -37,6 +37,11 @@ struct HttpCodecOptions {
   /// yet): 0 sends "100 Continue" and reads the body; any other status is
   /// the final answer instead (and the connection closes). Default: continue.
   std::function<int(const HttpRequest&)> continue_check;
+  /// Consulted with the request head when a body follows: true hands the
+  /// request on at once with HttpRequest::body_stream set, and the body
+  /// arrives through it, up to max_streamed_body_bytes (413 beyond).
+  std::function<bool(const HttpRequest&)> stream_body;
+  std::uint64_t max_streamed_body_bytes = 1024ULL * 1024 * 1024;
 };
 
 /// What HttpServerHandler writes to the codec: a whole response, or the

@@ -11,6 +11,13 @@
 
 namespace sluice {
 
+/// Per-route settings.
+struct RouteOptions {
+  /// Run the handler as soon as the headers arrive and hand it the body
+  /// through HttpRequest::body_stream (for uploads too large to aggregate).
+  bool stream_body = false;
+};
+
 /// Maps method + path to handlers. Patterns: "/users", "/users/:id",
 /// "/files/*path". When several routes match, the most specific wins:
 /// segment by segment, static beats ":param" beats "*wildcard". No route for
@@ -20,9 +27,10 @@ namespace sluice {
 /// before the server starts; handle() is then safe on every loop.
 class Router final : public HttpHandler {
  public:
-  Router& add(std::string_view method, std::string_view pattern, std::shared_ptr<HttpHandler> handler);
-  Router& add(std::string_view method, std::string_view pattern, HandlerFunction fn) {
-    return add(method, pattern, make_handler(std::move(fn)));
+  Router& add(std::string_view method, std::string_view pattern, std::shared_ptr<HttpHandler> handler,
+             RouteOptions options = {});
+  Router& add(std::string_view method, std::string_view pattern, HandlerFunction fn, RouteOptions options = {}) {
+    return add(method, pattern, make_handler(std::move(fn)), options);
   }
   Router& get(std::string_view pattern, HandlerFunction fn) { return add("GET", pattern, std::move(fn)); }
   Router& post(std::string_view pattern, HandlerFunction fn) { return add("POST", pattern, std::move(fn)); }
@@ -35,6 +43,8 @@ class Router final : public HttpHandler {
   /// The status a request would get before its handler runs: 0 when a route
   /// takes it, else 404 or 405 (used to answer "Expect: 100-continue").
   int check(const HttpRequest& request) const;
+  /// Whether the route that takes this request head streams its body.
+  bool streams_body(const HttpRequest& request) const;
 
  private:
   struct Segment {
@@ -45,6 +55,7 @@ class Router final : public HttpHandler {
     std::string method;
     std::vector<Segment> segments;
     std::shared_ptr<HttpHandler> handler;
+    RouteOptions options;
   };
   struct Match {
     const Route* route = nullptr;

@@ -1,0 +1,56 @@
+#pragma once
+// A request body handed to the handler piece by piece as it arrives.
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace sluice {
+
+/// The body of a request whose route asked for streaming
+/// (Router::add(..., RouteOptions{.stream_body = true})): the handler runs as
+/// soon as the headers arrive, and reads the body with on_data(). pause()
+/// stops the connection reading from the socket (backpressure) until
+/// resume(), so a slow consumer never makes the server buffer a large body.
+/// Loop thread only.
+class HttpBodyStream {
+ public:
+  using DataFn = std::function<void(std::string_view piece)>;
+  /// 0 when the whole body arrived; else the status the request failed with
+  /// (413 too large, 408 too slow, 400 malformed, 499 the client went away).
+  using EndFn = std::function<void(int error_status)>;
+
+  /// Starts delivery. Pieces that arrived before are delivered at once.
+  void on_data(DataFn data, EndFn end);
+  void pause();
+  void resume();
+  bool paused() const noexcept { return paused_; }
+  bool ended() const noexcept { return ended_; }
+  std::uint64_t received() const noexcept { return received_; }
+
+  // The codec's side.
+  /// Set by the codec: called with true to stop reading, false to go on.
+  std::function<void(bool stop)> flow;
+  void push(std::string_view piece);
+  void finish(int error_status);
+  /// Whether the codec should stop feeding (paused, or too much held for a
+  /// consumer that has not started yet).
+  bool wants_stop() const noexcept;
+
+ private:
+  void deliver();
+
+  DataFn data_;
+  EndFn end_;
+  std::deque<std::string> early_;  // pieces before on_data()
+  std::size_t early_bytes_ = 0;
+  std::uint64_t received_ = 0;
+  int end_status_ = 0;
+  bool paused_ = false;
+  bool ended_ = false;
+  bool end_delivered_ = false;
+};
+
+}  // namespace sluice
