@@ -10,54 +10,18 @@
 #include "sluice/codec/length_field_decoder.hpp"
 #include "sluice/codec/length_field_prepender.hpp"
 #include "sluice/codec/string_codec.hpp"
+#include "support/decoder_channel.hpp"
 
 using namespace sluice;
 using Frames = std::vector<std::string>;
 
 namespace {
 
-// Names the kind of the last error it saw; passes it on (so the channel
-// closes) unless told to handle it.
-class ErrorSpy final : public HandlerBase {
- public:
-  ErrorSpy(std::string& kind, bool handle = false) : kind_(&kind), handle_(handle) {}
-  void error(HandlerContext& ctx, const std::exception& error) override {
-    if (dynamic_cast<const TooLongFrameError*>(&error) != nullptr) {
-      *kind_ = "TooLongFrameError";
-    } else if (dynamic_cast<const DecoderError*>(&error) != nullptr) {
-      *kind_ = "DecoderError";
-    } else {
-      *kind_ = error.what();
-    }
-    if (!handle_) ctx.fire_error(error);
-  }
+using test::OnError;
 
- private:
-  std::string* kind_;
-  bool handle_;
-};
-
-enum class OnError { close, handle };
-
-// "frames" (LengthFieldDecoder) -> "text" (StringDecoder) -> "errors" (ErrorSpy).
-class FrameChannel {
- public:
+struct FrameChannel : test::DecoderChannel<LengthFieldDecoder> {
   explicit FrameChannel(LengthFieldDecoder::Options options = {}, OnError on_error = OnError::close)
-      : ch([this, options, on_error](Channel& c) {
-          c.pipeline().add_last("frames", std::make_shared<LengthFieldDecoder>(options));
-          c.pipeline().add_last("text", std::make_shared<StringDecoder>());
-          c.pipeline().add_last("errors", std::make_shared<ErrorSpy>(error, on_error == OnError::handle));
-        }) {}
-
-  Frames read_all() {
-    Frames out;
-    while (auto frame = ch.read_inbound<std::string>()) out.push_back(*frame);
-    return out;
-  }
-  LengthFieldDecoder& decoder() { return *ch.pipeline().get<LengthFieldDecoder>("frames"); }
-
-  std::string error;
-  EmbeddedChannel ch;
+      : DecoderChannel("frames", options, on_error) {}
 };
 
 // `value` as a `size`-byte unsigned integer.
@@ -342,7 +306,7 @@ TEST_CASE("the prepender fails a message whose length does not fit the field", "
   EmbeddedChannel ch([&](Channel& c) {
     c.pipeline().add_last("prepender", std::make_shared<LengthFieldPrepender>(o));
     c.pipeline().add_last("text", std::make_shared<StringEncoder>());
-    c.pipeline().add_last("errors", std::make_shared<ErrorSpy>(error));
+    c.pipeline().add_last("errors", std::make_shared<test::ErrorSpy>(error, false));
   });
   ch.write_outbound(std::string(255, 'x'));
   CHECK(ch.read_outbound_bytes() == field(255, 1) + std::string(255, 'x'));

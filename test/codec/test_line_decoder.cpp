@@ -9,28 +9,14 @@
 #include "sluice/channel/embedded_channel.hpp"
 #include "sluice/codec/line_decoder.hpp"
 #include "sluice/codec/string_codec.hpp"
+#include "support/decoder_channel.hpp"
 
 using namespace sluice;
 using Lines = std::vector<std::string>;
 
 namespace {
 
-// Remembers the last error it saw; passes it on (so the channel closes)
-// unless told to handle it.
-class ErrorSpy final : public HandlerBase {
- public:
-  ErrorSpy(std::string& type, bool handle) : type_(&type), handle_(handle) {}
-  void error(HandlerContext& ctx, const std::exception& error) override {
-    *type_ = dynamic_cast<const TooLongFrameError*>(&error) != nullptr ? "TooLongFrameError" : typeid(error).name();
-    if (!handle_) ctx.fire_error(error);
-  }
-
- private:
-  std::string* type_;
-  bool handle_;
-};
-
-enum class OnError { close, handle };
+using test::OnError;
 
 // On the line "quit", closes the channel, allocates a buffer (a goodbye
 // message would), then passes the line on: it must still be intact.
@@ -55,25 +41,9 @@ class Upgrader final : public InboundHandler<Buffer> {
   }
 };
 
-// "lines" (LineDecoder) -> "text" (StringDecoder) -> "errors" (ErrorSpy).
-class LineChannel {
- public:
+struct LineChannel : test::DecoderChannel<LineDecoder> {
   explicit LineChannel(LineDecoder::Options options = {}, OnError on_error = OnError::close)
-      : ch([this, options, on_error](Channel& c) {
-          c.pipeline().add_last("lines", std::make_shared<LineDecoder>(options));
-          c.pipeline().add_last("text", std::make_shared<StringDecoder>());
-          c.pipeline().add_last("errors", std::make_shared<ErrorSpy>(error, on_error == OnError::handle));
-        }) {}
-
-  Lines read_all() {
-    Lines out;
-    while (auto line = ch.read_inbound<std::string>()) out.push_back(*line);
-    return out;
-  }
-  LineDecoder& decoder() { return *ch.pipeline().get<LineDecoder>("lines"); }
-
-  std::string error;
-  EmbeddedChannel ch;
+      : DecoderChannel("lines", options, on_error) {}
 };
 
 LineDecoder::Options max_length(std::size_t n) {
