@@ -78,6 +78,7 @@ struct HttpServerCodec::State {
   int error_status = 0;        // set by a callback that refuses the request
   std::string error_message;
   bool in_message = false;     // between message begin and complete
+  bool in_trailers = false;    // past the header section: fields are trailers
   bool expect_continue = false;
 
   std::deque<InFlight> in_flight;
@@ -127,6 +128,7 @@ struct HttpServerCodec::State {
     s.header_bytes = 0;
     s.header_count = 0;
     s.in_message = true;
+    s.in_trailers = false;
     s.expect_continue = false;
     if (s.timer_kind != Timer::header) s.arm(Timer::header, s.options.header_timeout_ms);
     return 0;
@@ -156,11 +158,17 @@ struct HttpServerCodec::State {
   static int on_header_value(llhttp_t* p, const char* at, std::size_t len) {
     State& s = of(p);
     if (s.count_header_bytes(len) != 0) return -1;
+    // An empty value arrives as a zero-length span at the start of the next line.
+    if (len == 0) return 0;
     // llhttp 8 accepts obs-fold (a value continued on a line starting with
-    // SP/HT) and hands the continuation over as a span that starts right
-    // after the CR LF. A span of an ordinary value never follows a '\n'.
-    char before = at > s.input_begin ? at[-1] : s.previous_last_byte;
-    if (before == '\n') return s.refuse(400, "Bad Request: obs-fold in a header value");
+    // SP/HT) and hands the continuation over as a span that starts on the
+    // new line, after the CR LF (and after the folding whitespace when the
+    // first line's value was empty). A span of an ordinary value is never
+    // preceded by a '\n' and whitespace only.
+    const char* q = at;
+    while (q > s.input_begin && (q[-1] == ' ' || q[-1] == '\t')) --q;
+    bool folded = q > s.input_begin ? q[-1] == '\n' : s.input_follows_line_start;
+    if (folded) return s.refuse(400, "Bad Request: obs-fold in a header value");
     s.value.append(at, len);
     return 0;
   }
@@ -170,7 +178,13 @@ struct HttpServerCodec::State {
     if (++s.header_count > s.options.max_headers) return s.refuse(431, "Request Header Fields Too Large");
     // llhttp strict mode refuses bare CR and LF; NUL is ours to catch.
     if (s.value.find('\0') != std::string::npos) return s.refuse(400, "Bad Request: NUL in a header value");
-    s.current->headers.add(std::move(s.field), std::move(s.value));
+    // Trailing whitespace is not part of a field value (RFC 9110 5.5);
+    // llhttp drops only the leading.
+    while (!s.value.empty() && (s.value.back() == ' ' || s.value.back() == '\t')) s.value.pop_back();
+    // Trailer fields (after a chunked body) are dropped: merged into the
+    // header section they could pose as fields checked at the head
+    // (RFC 9110 6.5.1).
+    if (!s.in_trailers) s.current->headers.add(std::move(s.field), std::move(s.value));
     s.field.clear();
     s.value.clear();
     return 0;
@@ -211,6 +225,7 @@ struct HttpServerCodec::State {
 
   static int on_headers_complete(llhttp_t* p) {
     State& s = of(p);
+    s.in_trailers = true;
     HttpRequest& r = *s.current;
     r.method = llhttp_method_name(static_cast<llhttp_method_t>(llhttp_get_method(p)));
     r.version_major = llhttp_get_http_major(p);
@@ -351,7 +366,7 @@ struct HttpServerCodec::State {
   // ---- parsing ----
 
   const char* input_begin = nullptr;  // start of the bytes being parsed (see on_header_value)
-  char previous_last_byte = '\0';      // the byte parsed just before them
+  bool input_follows_line_start = false;  // the bytes before them end in '\n' and SP/HT only
 
   void parse(const char* data, std::size_t len) {
     if (len == 0) return;
@@ -388,15 +403,22 @@ struct HttpServerCodec::State {
           broken = true;  // nothing after a closing request is read
           break;
         }
-        if (in_flight.size() >= options.max_pipelined_requests) hold(data, len, input_end);
+        // Answers not yet sent count too: while the channel is above its high
+        // watermark (the peer is not reading), no more requests are taken,
+        // so one read of small requests cannot queue answers without bound.
+        if (in_flight.size() >= options.max_pipelined_requests || !ctx->channel().is_writable()) {
+          hold(data, len, input_end);
+        }
         continue;
       }
-      int status = error_status != 0 ? error_status : status_for(err);
+      int status = error_status != 0 ? error_status : status_for(err, llhttp_get_error_reason(&parser));
       std::string message = error_status != 0 ? error_message : std::string(reason_phrase(status)) + ": " + llhttp_get_error_reason(&parser);
       fail(status, message);
       break;
     }
-    if (input_end > input_begin) previous_last_byte = input_end[-1];
+    const char* q = input_end;
+    while (q > input_begin && (q[-1] == ' ' || q[-1] == '\t')) --q;
+    if (q > input_begin) input_follows_line_start = q[-1] == '\n';  // else: all SP/HT, unchanged
     input_begin = nullptr;
     parsing = false;
   }
@@ -411,11 +433,15 @@ struct HttpServerCodec::State {
     ctx->channel().set_auto_read(false);
   }
 
-  static int status_for(llhttp_errno_t err) {
-    switch (err) {
-      case HPE_INVALID_VERSION: return 505;
-      default: return 400;
+  static int status_for(llhttp_errno_t err, const char* reason) {
+    // llhttp reports syntax errors around the version ("Expected CRLF after
+    // version", "Expected dot") as HPE_INVALID_VERSION too: those are 400.
+    if (err == HPE_INVALID_VERSION && reason != nullptr &&
+        (std::strcmp(reason, "Invalid HTTP version") == 0 ||
+         std::strcmp(reason, "Expected HTTP/2 Connection Preface") == 0)) {
+      return 505;
     }
+    return 400;
   }
 
   bool completed_keep_alive_ = true;
@@ -586,8 +612,23 @@ struct HttpServerCodec::State {
       ctx->close();
       return;
     }
-    if (paused && !body_stopped && in_flight.size() < options.max_pipelined_requests && !parsing) resume();
+    if (may_resume()) resume();
     arm_idle_if_idle();
+  }
+
+  bool may_resume() const {
+    return paused && !body_stopped && !broken && !parsing && in_flight.size() < options.max_pipelined_requests &&
+           ctx->channel().is_active() && ctx->channel().is_writable();
+  }
+
+  // The channel is writable again: take the held requests, on a later turn
+  // (we are inside the transport's flush here).
+  std::shared_ptr<char> alive = std::make_shared<char>();
+  void resume_when_writable() {
+    if (!paused || ctx == nullptr) return;
+    ctx->loop().post([this, token = std::weak_ptr<char>(alive)] {
+      if (!token.expired() && may_resume()) resume();
+    });
   }
 
   void resume() {
@@ -658,6 +699,12 @@ void HttpServerCodec::read(HandlerContext& ctx, Buffer& bytes) {
 void HttpServerCodec::write(HandlerContext& ctx, HttpOutbound& message) {
   state_->ctx = &ctx;
   state_->write(message);
+}
+
+void HttpServerCodec::writability_changed(HandlerContext& ctx, bool writable) {
+  state_->ctx = &ctx;
+  if (writable) state_->resume_when_writable();
+  ctx.fire_writability_changed(writable);
 }
 
 void HttpServerCodec::user_event(HandlerContext& ctx, const UserEvent& event) {

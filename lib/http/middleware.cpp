@@ -153,15 +153,19 @@ bool Cors::allowed(std::string_view origin) const {
 }
 
 void Cors::handle(HttpRequest& request, ResponseWriter response, const Next& next) {
-  auto origin = request.headers.get("Origin");
-  if (!origin || !allowed(*origin)) {
-    next(request, std::move(response));
-    return;
-  }
   // With credentials the origin must be echoed, never "*".
   bool any = !options_.allow_credentials &&
              std::find(options_.allowed_origins.begin(), options_.allowed_origins.end(), "*") !=
                  options_.allowed_origins.end();
+  auto origin = request.headers.get("Origin");
+  if (!origin || !allowed(*origin)) {
+    // The answer depends on Origin whenever it is not a constant "*": say so
+    // here too, or a cache could hand this grant-less answer to an allowed
+    // origin (Fetch, "CORS protocol and HTTP caches").
+    if (!any) response.before_send([](HttpResponse& r) { r.headers.add("Vary", "Origin"); });
+    next(request, std::move(response));
+    return;
+  }
   std::string allow_origin = any ? "*" : std::string(*origin);
   bool credentials = options_.allow_credentials;
   if (request.method == "OPTIONS" && request.headers.contains("Access-Control-Request-Method")) {

@@ -124,10 +124,14 @@ const Router::Route* Router::best(std::string_view method, std::string_view path
 }
 
 int Router::check(const HttpRequest& request) const {
+  // Must agree with handle(): "OPTIONS *" and OPTIONS on a known path are
+  // answered by the router itself (204 with Allow), so they are taken.
+  if (request.target == "*") return request.method == "OPTIONS" ? 0 : 400;
   Match m;
   std::string allow;
   if (best(request.method, request.path(), m, &allow) != nullptr) return 0;
-  return allow.empty() ? 404 : 405;
+  if (allow.empty()) return 404;
+  return request.method == "OPTIONS" ? 0 : 405;
 }
 
 bool Router::streams_body(const HttpRequest& request) const {

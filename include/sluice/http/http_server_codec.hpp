@@ -26,7 +26,8 @@ struct HttpCodecOptions {
   std::uint64_t keep_alive_timeout_ms = 60'000;   // an idle keep-alive connection closes
   std::size_t max_requests_per_connection = 10'000;  // the last one is answered with Connection: close
   /// Requests parsed but not yet answered; beyond it the connection stops
-  /// reading until responses drain.
+  /// reading until responses drain. (Nor is a request taken while the
+  /// channel is above its write high watermark.)
   std::size_t max_pipelined_requests = 16;
   std::string server_name = "sluice";             // the Server header; empty: none
   /// After answering a broken request: stop sending, read and drop what the
@@ -70,6 +71,7 @@ class HttpServerCodec final : public Handler<Buffer, HttpRequestPtr, HttpOutboun
   void channel_active(HandlerContext& ctx) override;
   void channel_inactive(HandlerContext& ctx) override;
   void user_event(HandlerContext& ctx, const UserEvent& event) override;
+  void writability_changed(HandlerContext& ctx, bool writable) override;
   void handler_added(HandlerContext& ctx) override;
 
   /// Requests handed on and not yet answered.

@@ -89,7 +89,8 @@ class RateLimit final : public Middleware {
 
 /// Cross-origin resource sharing: answers preflight requests (OPTIONS with
 /// Origin and Access-Control-Request-Method) with 204 and adds
-/// Access-Control-Allow-Origin to responses for allowed origins.
+/// Access-Control-Allow-Origin to responses for allowed origins (and
+/// "Vary: Origin" to every response when the grant is not a constant "*").
 class Cors final : public Middleware {
  public:
   struct Options {

@@ -41,7 +41,8 @@ class Router final : public HttpHandler {
   void handle(HttpRequest& request, ResponseWriter response) override;
 
   /// The status a request would get before its handler runs: 0 when a route
-  /// takes it, else 404 or 405 (used to answer "Expect: 100-continue").
+  /// (or the router itself, for OPTIONS) takes it, else 404 or 405 (400 for
+  /// "*" with another method). Used to answer "Expect: 100-continue".
   int check(const HttpRequest& request) const;
   /// Whether the route that takes this request head streams its body.
   bool streams_body(const HttpRequest& request) const;
