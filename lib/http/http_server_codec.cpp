@@ -93,6 +93,7 @@ struct HttpServerCodec::State {
   Timer timer_kind = Timer::none;
   TimerWheel::Entry timer{&State::on_timer, this};
   TimerWheel::Entry linger{&State::on_linger, this};
+  TimerWheel::Entry send_timer{&State::on_send_timeout, this};
 
   State(HttpServerCodec* o, const HttpCodecOptions& opts) : owner(o), options(opts) {
     llhttp_settings_init(&settings);
@@ -352,6 +353,14 @@ struct HttpServerCodec::State {
       }
       s.fail(408, "Request Timeout");
     }
+  }
+
+  static void on_send_timeout(void* self) {
+    State& s = *static_cast<State*>(self);
+    if (s.ctx == nullptr) return;
+    log().debug("channel {}: the client read nothing for {} ms: closing", s.ctx->channel().id(),
+                s.options.send_timeout_ms);
+    s.ctx->channel().close_now();
   }
 
   static void on_linger(void* self) {
@@ -675,6 +684,7 @@ void HttpServerCodec::channel_inactive(HandlerContext& ctx) {
   if (auto stream = std::move(state_->body_stream)) stream->finish(499);  // the client went away
   state_->disarm();
   ctx.loop().cancel_timeout(state_->linger);
+  ctx.loop().cancel_timeout(state_->send_timer);
   state_->held.release();
   ctx.fire_channel_inactive();
 }
@@ -703,7 +713,14 @@ void HttpServerCodec::write(HandlerContext& ctx, HttpOutbound& message) {
 
 void HttpServerCodec::writability_changed(HandlerContext& ctx, bool writable) {
   state_->ctx = &ctx;
-  if (writable) state_->resume_when_writable();
+  if (writable) {
+    ctx.loop().cancel_timeout(state_->send_timer);
+    state_->resume_when_writable();
+  } else if (options_.send_timeout_ms != 0) {
+    // Held answers and held requests run no other timer: this one bounds
+    // how long a client that never reads keeps its connection.
+    ctx.loop().schedule_timeout(state_->send_timer, options_.send_timeout_ms);
+  }
   ctx.fire_writability_changed(writable);
 }
 

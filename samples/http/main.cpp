@@ -46,6 +46,8 @@ Timeouts (milliseconds):
   --header-timeout MS         header section must arrive within (default 10000; 408)
   --body-timeout MS           body must arrive within (default 60000; 408)
   --keep-alive-timeout MS     idle keep-alive connections close (default 60000)
+  --send-timeout MS           a client that reads none of its answers is cut
+                              off (default 60000)
   --request-timeout MS        a handler must answer within (default 30000; 503; 0: off)
 
 Other:
@@ -95,6 +97,8 @@ int main(int argc, char** argv) {
       c.header_timeout_ms = flags.number();
     } else if (flag == "--body-timeout") {
       c.body_timeout_ms = flags.number();
+    } else if (flag == "--send-timeout") {
+      c.send_timeout_ms = flags.number();
     } else if (flag == "--keep-alive-timeout") {
       c.keep_alive_timeout_ms = flags.number();
     } else if (flag == "--request-timeout") {

@@ -789,3 +789,38 @@ TEST_CASE("pipelining: a handler that throws after answering keeps its answer", 
   CHECK(rs[0].body == "answered");
   CHECK(rs[1].body == "answered");
 }
+
+TEST_CASE("pipelining: a client that reads none of its answers is cut off after send_timeout_ms",
+          "[http][pipelining][backpressure]") {
+  HttpCodecOptions o;
+  o.send_timeout_ms = 2000;
+  auto handler = make_handler([](HttpRequest& r, ResponseWriter w) {
+    w.send(HttpResponse::text(pattern(16 * 1024, std::stoul(r.target.substr(1)))));
+  });
+  Server s(handler, o);
+  s.ch->set_peer_reading(false);
+  s.ch->write_inbound(gets(0, 16));
+  REQUIRE_FALSE(s.channel().is_writable());
+  s.ch->advance_time(1900);
+  CHECK(s.ch->is_open());  // not yet
+  s.ch->advance_time(200);
+  CHECK_FALSE(s.ch->is_open());
+}
+
+TEST_CASE("pipelining: a client that reads slowly but steadily is not cut off", "[http][pipelining][backpressure]") {
+  HttpCodecOptions o;
+  o.send_timeout_ms = 2000;
+  auto handler = make_handler([](HttpRequest& r, ResponseWriter w) {
+    w.send(HttpResponse::text(pattern(16 * 1024, std::stoul(r.target.substr(1)))));
+  });
+  Server s(handler, o);
+  for (int round = 0; round < 5; ++round) {
+    s.ch->set_peer_reading(false);
+    s.ch->write_inbound(gets(round * 16, round * 16 + 16));
+    s.ch->advance_time(1500);  // under the timeout each time, 7.5 s in all
+    REQUIRE(s.ch->is_open());
+    s.ch->set_peer_reading(true);
+    s.ch->run_pending_tasks();
+  }
+  CHECK(s.ch->is_open());
+}

@@ -24,6 +24,9 @@ struct HttpCodecOptions {
   std::uint64_t header_timeout_ms = 10'000;       // 408: the header section must arrive in time
   std::uint64_t body_timeout_ms = 60'000;         // 408: the body must arrive in time
   std::uint64_t keep_alive_timeout_ms = 60'000;   // an idle keep-alive connection closes
+  /// A client that reads none of our answers for this long (the connection
+  /// stays above its write high watermark) is cut off (nginx's send_timeout).
+  std::uint64_t send_timeout_ms = 60'000;
   std::size_t max_requests_per_connection = 10'000;  // the last one is answered with Connection: close
   /// Requests parsed but not yet answered; beyond it the connection stops
   /// reading until responses drain. (Nor is a request taken while the
