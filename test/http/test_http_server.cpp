@@ -32,6 +32,7 @@
 #include "sluice/core/event_loop_group.hpp"
 #include "sluice/http/http_server.hpp"
 #include "sluice/http/router.hpp"
+#include "support/http_responses.hpp"
 #include "support/test_support.hpp"
 
 using namespace sluice;
@@ -43,95 +44,9 @@ namespace {
 
 // ---- a small HTTP/1.1 response parser (Content-Length and chunked) ----
 
-struct Response {
-  int status = 0;
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;
-  std::size_t raw_bytes = 0;     // on the wire, head included
-  std::size_t chunk_count = 0;   // data chunks of a chunked body
-
-  std::optional<std::string> header(std::string_view name) const {
-    for (const auto& [k, v] : headers) {
-      if (iequals(k, name)) return v;
-    }
-    return std::nullopt;
-  }
-};
-
-// Parses one response at the front of `data`; returns the bytes it took, or
-// 0 when it is not complete yet. `head`: the answer to a HEAD (no body).
-std::size_t parse_response(std::string_view data, Response& out, bool head = false) {
-  std::size_t end = data.find("\r\n\r\n");
-  if (end == std::string_view::npos) return 0;
-  std::string_view head_text = data.substr(0, end);
-  out = Response{};
-  if (head_text.substr(0, 9) != "HTTP/1.1 ") throw std::runtime_error("not a status line: " + std::string(head_text));
-  out.status = std::stoi(std::string(head_text.substr(9, 3)));
-  std::size_t pos = head_text.find("\r\n");
-  pos = pos == std::string_view::npos ? head_text.size() : pos + 2;
-  while (pos < head_text.size()) {
-    std::size_t next = head_text.find("\r\n", pos);
-    if (next == std::string_view::npos) next = head_text.size();
-    std::string_view line = head_text.substr(pos, next - pos);
-    std::size_t colon = line.find(':');
-    std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-    out.headers.emplace_back(std::string(line.substr(0, colon)), std::string(value));
-    pos = next + 2;
-  }
-  std::size_t body_start = end + 4;
-  if (head || out.status == 204 || out.status == 304 || out.status < 200) return out.raw_bytes = body_start;
-  if (auto te = out.header("Transfer-Encoding"); te && *te == "chunked") {
-    std::size_t p = body_start;
-    while (true) {
-      std::size_t size_end = data.find("\r\n", p);
-      if (size_end == std::string_view::npos) return 0;
-      std::size_t size = std::stoul(std::string(data.substr(p, size_end - p)), nullptr, 16);
-      if (size == 0) {
-        if (data.size() < size_end + 4) return 0;
-        if (data.substr(size_end + 2, 2) != "\r\n") throw std::runtime_error("bad chunked trailer");
-        return out.raw_bytes = size_end + 4;
-      }
-      if (data.size() < size_end + 2 + size + 2) return 0;
-      out.body.append(data.substr(size_end + 2, size));
-      if (data.substr(size_end + 2 + size, 2) != "\r\n") throw std::runtime_error("bad chunk framing");
-      ++out.chunk_count;
-      p = size_end + 2 + size + 2;
-    }
-  }
-  std::size_t length = 0;
-  if (auto cl = out.header("Content-Length")) length = std::stoul(*cl);
-  if (data.size() < body_start + length) return 0;
-  out.body = std::string(data.substr(body_start, length));
-  return out.raw_bytes = body_start + length;
-}
-
-/// Reads from a real socket until `n` responses arrived (or EOF / timeout).
-std::vector<Response> read_responses(BlockingClient& client, std::size_t n,
-                                     std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
-  std::string buffer;
-  std::vector<Response> out;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  char chunk[65536];
-  while (true) {
-    Response r;
-    while (out.size() < n) {
-      std::size_t used = parse_response(buffer, r);
-      if (used == 0) break;
-      out.push_back(std::move(r));
-      buffer.erase(0, used);
-    }
-    if (out.size() >= n) break;
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) break;
-    pollfd p{client.fd(), POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-    ssize_t got = ::recv(client.fd(), chunk, sizeof chunk, 0);
-    if (got <= 0) break;
-    buffer.append(chunk, static_cast<std::size_t>(got));
-  }
-  return out;
-}
+using test::parse_response;
+using test::read_responses;
+using test::Response;
 
 std::string get(const std::string& target) { return "GET " + target + " HTTP/1.1\r\nHost: test\r\n\r\n"; }
 

@@ -18,6 +18,7 @@
 #include "sluice/http/http_server_codec.hpp"
 #include "sluice/http/http_server_handler.hpp"
 #include "sluice/http/router.hpp"
+#include "support/http_responses.hpp"
 
 using namespace sluice;
 using Catch::Matchers::Contains;
@@ -25,126 +26,9 @@ using namespace std::string_literals;
 
 namespace {
 
-// ---- a strict little HTTP/1.1 response parser ------------------------------
-
-struct Response {
-  std::string version;
-  int status = 0;
-  std::string reason;
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::vector<std::pair<std::string, std::string>> trailers;
-  std::string body;
-  bool chunked = false;
-
-  std::optional<std::string> header(std::string_view name) const {
-    for (const auto& [n, v] : headers) {
-      if (iequals(n, name)) return v;
-    }
-    return std::nullopt;
-  }
-  std::size_t count(std::string_view name) const {
-    std::size_t n = 0;
-    for (const auto& h : headers) n += iequals(h.first, name) ? 1 : 0;
-    return n;
-  }
-  bool closes() const {
-    auto c = header("Connection");
-    return c && iequals(*c, "close");
-  }
-  // Everything but the Date header (which moves with the clock).
-  std::string normalized() const {
-    std::string out = version + " " + std::to_string(status) + " " + reason + "\n";
-    for (const auto& [n, v] : headers) {
-      if (!iequals(n, "Date")) out += n + ": " + v + "\n";
-    }
-    return out + "\n" + body;
-  }
-};
-
-[[noreturn]] void malformed(const std::string& what, std::string_view rest) {
-  throw std::runtime_error("malformed response stream: " + what + " at: " + std::string(rest.substr(0, 80)));
-}
-
-std::string_view take_line(std::string_view& bytes) {
-  std::size_t end = bytes.find("\r\n");
-  if (end == std::string_view::npos) malformed("incomplete line", bytes);
-  std::string_view line = bytes.substr(0, end);
-  bytes.remove_prefix(end + 2);
-  return line;
-}
-
-std::pair<std::string, std::string> split_field(std::string_view line) {
-  std::size_t colon = line.find(':');
-  if (colon == std::string_view::npos || colon == 0) malformed("bad field line", line);
-  std::string_view value = line.substr(colon + 1);
-  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-  return {std::string(line.substr(0, colon)), std::string(value)};
-}
-
-// Splits `bytes` into responses: status line, header fields, and a body
-// delimited by Content-Length, chunked framing or (with neither) the end of
-// the bytes. `head_replies` are the indices, among final (non-1xx)
-// responses, that answer a HEAD and so carry no body. Throws on anything
-// malformed or incomplete.
-std::vector<Response> parse_responses(std::string_view bytes, const std::set<std::size_t>& head_replies = {}) {
-  std::vector<Response> out;
-  std::size_t finals = 0;
-  while (!bytes.empty()) {
-    Response r;
-    std::string_view line = take_line(bytes);
-    if (line.size() < 12 || line.substr(0, 5) != "HTTP/" || line[8] != ' ' || (line.size() > 12 && line[12] != ' ')) {
-      malformed("bad status line", line);
-    }
-    r.version = std::string(line.substr(0, 8));
-    r.status = std::stoi(std::string(line.substr(9, 3)));
-    if (line.size() > 13) r.reason = std::string(line.substr(13));
-    for (std::string_view field = take_line(bytes); !field.empty(); field = take_line(bytes)) {
-      r.headers.push_back(split_field(field));
-    }
-    bool informational = r.status >= 100 && r.status < 200;
-    auto length = r.header("Content-Length");
-    auto coding = r.header("Transfer-Encoding");
-    if (r.count("Content-Length") > 1) malformed("two Content-Length", line);
-    if (length && coding) malformed("Content-Length and Transfer-Encoding", line);
-    bool no_body = informational || r.status == 204 || r.status == 304 || head_replies.count(finals) != 0;
-    if (!no_body) {
-      if (coding) {
-        if (*coding != "chunked") malformed("unexpected Transfer-Encoding " + *coding, line);
-        r.chunked = true;
-        for (;;) {
-          std::string size_line(take_line(bytes));
-          std::size_t used = 0;
-          std::size_t size = std::stoul(size_line, &used, 16);
-          if (used != size_line.size()) malformed("bad chunk size line", size_line);
-          if (size == 0) break;
-          if (bytes.size() < size + 2 || bytes.substr(size, 2) != "\r\n") malformed("incomplete chunk", bytes);
-          r.body.append(bytes.substr(0, size));
-          bytes.remove_prefix(size + 2);
-        }
-        for (std::string_view field = take_line(bytes); !field.empty(); field = take_line(bytes)) {
-          r.trailers.push_back(split_field(field));
-        }
-      } else if (length) {
-        std::size_t n = std::stoul(*length);
-        if (bytes.size() < n) malformed("body shorter than Content-Length " + *length, bytes);
-        r.body = std::string(bytes.substr(0, n));
-        bytes.remove_prefix(n);
-      } else {
-        r.body = std::string(bytes);  // delimited by the connection's end
-        bytes = {};
-      }
-    }
-    if (!informational) ++finals;
-    out.push_back(std::move(r));
-  }
-  return out;
-}
-
-std::vector<int> statuses(const std::vector<Response>& responses) {
-  std::vector<int> out;
-  for (const auto& r : responses) out.push_back(r.status);
-  return out;
-}
+using test::parse_responses;
+using test::Response;
+using test::statuses;
 
 // ---- the pipeline under test ----------------------------------------------
 

@@ -30,6 +30,7 @@
 #include "sluice/http/http_server_handler.hpp"
 #include "sluice/http/middleware.hpp"
 #include "sluice/http/router.hpp"
+#include "support/http_responses.hpp"
 #include "support/test_support.hpp"
 
 using namespace sluice;
@@ -40,104 +41,10 @@ namespace {
 
 // ---- a small HTTP/1.1 response parser (Content-Length and chunked) ----
 
-struct Response {
-  int status = 0;
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;
-
-  std::optional<std::string> header(std::string_view name) const {
-    for (const auto& [k, v] : headers) {
-      if (iequals(k, name)) return v;
-    }
-    return std::nullopt;
-  }
-  std::size_t count(std::string_view name) const {
-    return static_cast<std::size_t>(
-        std::count_if(headers.begin(), headers.end(), [&](const auto& kv) { return iequals(kv.first, name); }));
-  }
-};
-
-// Parses one response at the front of `data`; returns the bytes it took, or
-// 0 when it is not complete yet.
-std::size_t parse_response(std::string_view data, Response& out) {
-  std::size_t end = data.find("\r\n\r\n");
-  if (end == std::string_view::npos) return 0;
-  std::string_view head = data.substr(0, end);
-  out = Response{};
-  if (head.substr(0, 9) != "HTTP/1.1 ") throw std::runtime_error("not a status line: " + std::string(head));
-  out.status = std::stoi(std::string(head.substr(9, 3)));
-  std::size_t pos = head.find("\r\n");
-  pos = pos == std::string_view::npos ? head.size() : pos + 2;
-  while (pos < head.size()) {
-    std::size_t next = head.find("\r\n", pos);
-    if (next == std::string_view::npos) next = head.size();
-    std::string_view line = head.substr(pos, next - pos);
-    std::size_t colon = line.find(':');
-    std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-    out.headers.emplace_back(std::string(line.substr(0, colon)), std::string(value));
-    pos = next + 2;
-  }
-  std::size_t body_start = end + 4;
-  if (out.status == 204 || out.status == 304 || out.status < 200) return body_start;
-  if (auto te = out.header("Transfer-Encoding"); te && *te == "chunked") {
-    std::size_t p = body_start;
-    while (true) {
-      std::size_t size_end = data.find("\r\n", p);
-      if (size_end == std::string_view::npos) return 0;
-      std::size_t size = std::stoul(std::string(data.substr(p, size_end - p)), nullptr, 16);
-      if (size == 0) return data.size() < size_end + 4 ? 0 : size_end + 4;
-      if (data.size() < size_end + 2 + size + 2) return 0;
-      out.body.append(data.substr(size_end + 2, size));
-      p = size_end + 2 + size + 2;
-    }
-  }
-  std::size_t length = 0;
-  if (auto cl = out.header("Content-Length")) length = std::stoul(*cl);
-  if (data.size() < body_start + length) return 0;
-  out.body = std::string(data.substr(body_start, length));
-  return body_start + length;
-}
-
-std::vector<Response> parse_all(const std::string& bytes) {
-  std::vector<Response> out;
-  std::string_view rest = bytes;
-  while (!rest.empty()) {
-    Response r;
-    std::size_t used = parse_response(rest, r);
-    if (used == 0) break;
-    out.push_back(std::move(r));
-    rest.remove_prefix(used);
-  }
-  return out;
-}
-
-/// Reads from a real socket until `n` responses arrived (or EOF / timeout).
-std::vector<Response> read_responses(BlockingClient& client, std::size_t n,
-                                     std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
-  std::string buffer;
-  std::vector<Response> out;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  char chunk[65536];
-  while (true) {
-    Response r;
-    while (out.size() < n) {
-      std::size_t used = parse_response(buffer, r);
-      if (used == 0) break;
-      out.push_back(std::move(r));
-      buffer.erase(0, used);
-    }
-    if (out.size() >= n) break;
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) break;
-    pollfd p{client.fd(), POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-    ssize_t got = ::recv(client.fd(), chunk, sizeof chunk, 0);
-    if (got <= 0) break;
-    buffer.append(chunk, static_cast<std::size_t>(got));
-  }
-  return out;
-}
+using test::parse_all;
+using test::parse_response;
+using test::read_responses;
+using test::Response;
 
 std::string request(std::string_view method, std::string_view target, const std::string& extra_headers = "",
                     const std::string& body = "") {

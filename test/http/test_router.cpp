@@ -19,6 +19,7 @@
 #include "sluice/http/http_server_codec.hpp"
 #include "sluice/http/http_server_handler.hpp"
 #include "sluice/http/router.hpp"
+#include "support/http_responses.hpp"
 
 using namespace sluice;
 
@@ -26,89 +27,10 @@ namespace {
 
 // ---- a small HTTP/1.1 response parser (Content-Length and chunked) ----
 
-struct Response {
-  int status = 0;
-  std::string reason;
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;
+using test::parse_all;
+using test::parse_response;
+using test::Response;
 
-  std::optional<std::string> header(std::string_view name) const {
-    for (const auto& [k, v] : headers) {
-      if (iequals(k, name)) return v;
-    }
-    return std::nullopt;
-  }
-  std::size_t count(std::string_view name) const {
-    return static_cast<std::size_t>(
-        std::count_if(headers.begin(), headers.end(), [&](const auto& kv) { return iequals(kv.first, name); }));
-  }
-};
-
-// Parses one response at the front of `data`; returns the bytes it took, or
-// 0 when it is not complete yet. `head`: the answer to a HEAD (no body).
-std::size_t parse_response(std::string_view data, Response& out, bool head = false) {
-  std::size_t end = data.find("\r\n\r\n");
-  if (end == std::string_view::npos) return 0;
-  std::string_view head_text = data.substr(0, end);
-  out = Response{};
-  std::size_t line_end = head_text.find("\r\n");
-  std::string_view status_line = head_text.substr(0, line_end);
-  if (status_line.substr(0, 9) != "HTTP/1.1 " && status_line.substr(0, 9) != "HTTP/1.0 ") {
-    throw std::runtime_error("not a status line: " + std::string(status_line));
-  }
-  out.status = std::stoi(std::string(status_line.substr(9, 3)));
-  out.reason = std::string(status_line.size() > 13 ? status_line.substr(13) : "");
-  std::size_t pos = line_end == std::string_view::npos ? head_text.size() : line_end + 2;
-  while (pos < head_text.size()) {
-    std::size_t next = head_text.find("\r\n", pos);
-    if (next == std::string_view::npos) next = head_text.size();
-    std::string_view line = head_text.substr(pos, next - pos);
-    std::size_t colon = line.find(':');
-    std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-    out.headers.emplace_back(std::string(line.substr(0, colon)), std::string(value));
-    pos = next + 2;
-  }
-  std::size_t body_start = end + 4;
-  bool no_body = head || out.status == 204 || out.status == 304 || (out.status >= 100 && out.status < 200);
-  if (no_body) return body_start;
-  if (auto te = out.header("Transfer-Encoding"); te && *te == "chunked") {
-    std::size_t p = body_start;
-    while (true) {
-      std::size_t size_end = data.find("\r\n", p);
-      if (size_end == std::string_view::npos) return 0;
-      std::size_t size = std::stoul(std::string(data.substr(p, size_end - p)), nullptr, 16);
-      if (size == 0) {
-        if (data.size() < size_end + 4) return 0;
-        return size_end + 4;  // no trailers
-      }
-      if (data.size() < size_end + 2 + size + 2) return 0;
-      out.body.append(data.substr(size_end + 2, size));
-      p = size_end + 2 + size + 2;
-    }
-  }
-  std::size_t length = 0;
-  if (auto cl = out.header("Content-Length")) length = std::stoul(*cl);
-  if (data.size() < body_start + length) return 0;
-  out.body = std::string(data.substr(body_start, length));
-  return body_start + length;
-}
-
-// Every complete response in `bytes`; `heads[i]` says whether the i-th
-// answers a HEAD.
-std::vector<Response> parse_all(const std::string& bytes, const std::vector<bool>& heads = {}) {
-  std::vector<Response> out;
-  std::string_view rest = bytes;
-  while (!rest.empty()) {
-    Response r;
-    bool head = out.size() < heads.size() && heads[out.size()];
-    std::size_t used = parse_response(rest, r, head);
-    if (used == 0) break;
-    out.push_back(std::move(r));
-    rest.remove_prefix(used);
-  }
-  return out;
-}
 
 std::set<std::string> split_list(const std::string& value) {
   std::set<std::string> out;
