@@ -1,0 +1,3 @@
+module sluice-bench/go-echo
+
+go 1.19
