@@ -2,6 +2,7 @@
 
 #include <llhttp.h>
 
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -51,6 +52,13 @@ std::string_view http_date() {
     std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
   }
   return text;
+}
+
+// Decimal digits without printf: this runs for every response.
+void append_number(Buffer& out, std::uint64_t value) {
+  char digits[20];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
+  out.append(digits, static_cast<std::size_t>(end - digits));
 }
 
 bool has_no_body(int status) noexcept { return (status >= 100 && status < 200) || status == 204 || status == 304; }
@@ -505,9 +513,9 @@ struct HttpServerCodec::State {
 
   void write_head(const HttpResponse& response, const InFlight& info, std::size_t content_length, bool chunked) {
     Buffer head(256 + response.headers.size() * 48);
-    char line[64];
-    int n = std::snprintf(line, sizeof line, "HTTP/1.1 %d ", response.status);
-    head.append(line, static_cast<std::size_t>(n));
+    head.append("HTTP/1.1 ");
+    append_number(head, static_cast<std::uint64_t>(response.status));
+    head.append(" ");
     head.append(reason_phrase(response.status));
     head.append("\r\n");
     if (!options.server_name.empty() && !response.headers.contains("Server")) {
@@ -522,8 +530,9 @@ struct HttpServerCodec::State {
       if (chunked) {
         head.append("Transfer-Encoding: chunked\r\n");
       } else if (!(info.http10 && content_length == SIZE_MAX)) {
-        n = std::snprintf(line, sizeof line, "Content-Length: %zu\r\n", content_length);
-        head.append(line, static_cast<std::size_t>(n));
+        head.append("Content-Length: ");
+        append_number(head, content_length);
+        head.append("\r\n");
       }
     }
     if (!info.keep_alive) {

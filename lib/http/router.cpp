@@ -1,14 +1,18 @@
 #include "sluice/http/router.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <stdexcept>
 
 namespace sluice {
 
 namespace {
-// Splits "/a/b/c" into {"a","b","c"}; "/" into {}.
-std::vector<std::string_view> split_path(std::string_view path) {
-  std::vector<std::string_view> parts;
+// Splits "/a/b/c" into {"a","b","c"}; "/" into {}. The views point into
+// `path`; the vector is the calling thread's scratch (routing runs on a loop
+// thread and does not nest), so no request allocates it.
+const std::vector<std::string_view>& split_path(std::string_view path) {
+  thread_local std::vector<std::string_view> parts;
+  parts.clear();
   std::size_t i = 0;
   while (i < path.size()) {
     if (path[i] == '/') {
@@ -21,6 +25,19 @@ std::vector<std::string_view> split_path(std::string_view path) {
     i = end;
   }
   return parts;
+}
+
+// Whether percent_decode() would accept `text` (every '%' has two hex digits).
+bool decodable(std::string_view text) noexcept {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') continue;
+    if (i + 2 >= text.size() || std::isxdigit(static_cast<unsigned char>(text[i + 1])) == 0 ||
+        std::isxdigit(static_cast<unsigned char>(text[i + 2])) == 0) {
+      return false;
+    }
+    i += 2;
+  }
+  return true;
 }
 
 const char* const kKnownMethods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
@@ -54,10 +71,33 @@ Router& Router::add(std::string_view method, std::string_view pattern, std::shar
   return *this;
 }
 
-bool Router::match(const Route& route, std::string_view path, Match& out) {
-  auto parts = split_path(path);
-  out.params.clear();
-  out.rank.clear();
+bool Router::matches(const Route& route, const Parts& parts) noexcept {
+  std::size_t i = 0;
+  for (const Segment& seg : route.segments) {
+    if (seg.kind == Segment::Kind::wildcard) return true;  // the rest, even empty
+    if (i >= parts.size()) return false;
+    if (seg.kind == Segment::Kind::literal && parts[i] != seg.text) return false;
+    if (seg.kind == Segment::Kind::param && !decodable(parts[i])) return false;
+    ++i;
+  }
+  return i == parts.size();
+}
+
+bool Router::more_specific(const Route& a, const Route& b) noexcept {
+  // Segment by segment: literal beats :param beats *wildcard. Both match the
+  // same path, so they differ within the shorter one or are equal.
+  std::size_t n = std::min(a.segments.size(), b.segments.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    auto ka = a.segments[i].kind;
+    auto kb = b.segments[i].kind;
+    if (ka != kb) return ka < kb;
+  }
+  return false;
+}
+
+void Router::fill_params(const Route& route, const Parts& parts,
+                         std::vector<std::pair<std::string, std::string>>& params) {
+  params.clear();
   std::size_t i = 0;
   for (const Segment& seg : route.segments) {
     if (seg.kind == Segment::Kind::wildcard) {
@@ -67,76 +107,63 @@ bool Router::match(const Route& route, std::string_view path, Match& out) {
         if (j > i) rest += '/';
         rest.append(parts[j]);
       }
-      out.params.emplace_back(seg.text, percent_decode(rest, false).value_or(rest));
-      out.rank.push_back(2);
-      return true;
+      params.emplace_back(seg.text, percent_decode(rest, false).value_or(rest));
+      return;
     }
-    if (i >= parts.size()) return false;
-    if (seg.kind == Segment::Kind::literal) {
-      if (parts[i] != seg.text) return false;
-      out.rank.push_back(0);
-    } else {
-      auto decoded = percent_decode(parts[i], false);
-      if (!decoded) return false;
-      out.params.emplace_back(seg.text, std::move(*decoded));
-      out.rank.push_back(1);
+    if (seg.kind == Segment::Kind::param) {
+      params.emplace_back(seg.text, percent_decode(parts[i], false).value_or(std::string(parts[i])));
     }
     ++i;
   }
-  return i == parts.size();
 }
 
-const Router::Route* Router::best(std::string_view method, std::string_view path, Match& out,
-                                  std::string* allow) const {
+const Router::Route* Router::best(std::string_view method, const Parts& parts, std::string* allow) const {
   const Route* chosen = nullptr;
-  Match candidate;
-  std::vector<std::string> methods;
   for (const Route& route : routes_) {
-    if (!match(route, path, candidate)) continue;
-    if (allow != nullptr && std::find(methods.begin(), methods.end(), route.method) == methods.end()) {
+    bool method_ok = route.method == method || (method == "HEAD" && route.method == "GET");
+    if (!method_ok || !matches(route, parts)) continue;
+    // The most specific wins; at equal specificity an exact method beats
+    // GET standing in for HEAD, then the first added.
+    if (chosen == nullptr || more_specific(route, *chosen) ||
+        (!more_specific(*chosen, route) && route.method == method && chosen->method != method)) {
+      chosen = &route;
+    }
+  }
+  if (chosen != nullptr || allow == nullptr) return chosen;
+  // No route: which methods does the path have (for 405 and OPTIONS)?
+  std::vector<std::string_view> methods;
+  for (const Route& route : routes_) {
+    if (matches(route, parts) && std::find(methods.begin(), methods.end(), route.method) == methods.end()) {
       methods.push_back(route.method);
     }
-    bool method_ok = route.method == method || (method == "HEAD" && route.method == "GET");
-    if (!method_ok) continue;
-    // An exact method beats GET standing in for HEAD; then the most specific.
-    bool better = chosen == nullptr || candidate.rank < out.rank ||
-                  (candidate.rank == out.rank && route.method == method && chosen->method != method);
-    if (better) {
-      chosen = &route;
-      out = candidate;
-    }
   }
-  if (allow != nullptr) {
-    if (std::find(methods.begin(), methods.end(), "GET") != methods.end() &&
-        std::find(methods.begin(), methods.end(), "HEAD") == methods.end()) {
-      methods.push_back("HEAD");
-    }
-    if (!methods.empty() && std::find(methods.begin(), methods.end(), "OPTIONS") == methods.end()) {
-      methods.push_back("OPTIONS");
-    }
-    allow->clear();
-    for (const auto& m : methods) {
-      if (!allow->empty()) *allow += ", ";
-      *allow += m;
-    }
+  if (std::find(methods.begin(), methods.end(), "GET") != methods.end() &&
+      std::find(methods.begin(), methods.end(), "HEAD") == methods.end()) {
+    methods.push_back("HEAD");
   }
-  return chosen;
+  if (!methods.empty() && std::find(methods.begin(), methods.end(), "OPTIONS") == methods.end()) {
+    methods.push_back("OPTIONS");
+  }
+  allow->clear();
+  for (auto m : methods) {
+    if (!allow->empty()) *allow += ", ";
+    *allow += m;
+  }
+  return nullptr;
 }
 
 int Router::check(const HttpRequest& request) const {
   // Must agree with handle(): "OPTIONS *" and OPTIONS on a known path are
   // answered by the router itself (204 with Allow), so they are taken.
   if (request.target == "*") return request.method == "OPTIONS" ? 0 : 400;
-  Match m;
   std::string allow;
-  if (best(request.method, request.path(), m, &allow) != nullptr) return 0;
+  if (best(request.method, split_path(request.path()), &allow) != nullptr) return 0;
   if (allow.empty()) return 404;
   return request.method == "OPTIONS" ? 0 : 405;
 }
 
 bool Router::streams_body(const HttpRequest& request) const {
-  Match m;
-  const Route* route = best(request.method, request.path(), m, nullptr);
+  const Route* route = best(request.method, split_path(request.path()), nullptr);
   return route != nullptr && route->options.stream_body;
 }
 
@@ -154,11 +181,11 @@ void Router::handle(HttpRequest& request, ResponseWriter response) {
     response.send(HttpResponse(204).header("Allow", allow));
     return;
   }
-  Match m;
   std::string allow;
-  const Route* route = best(request.method, request.path(), m, &allow);
+  const Parts& parts = split_path(request.path());
+  const Route* route = best(request.method, parts, &allow);
   if (route != nullptr) {
-    request.params = std::move(m.params);
+    fill_params(*route, parts, request.params);
     route->handler->handle(request, std::move(response));
     return;
   }

@@ -58,15 +58,18 @@ class Router final : public HttpHandler {
     std::shared_ptr<HttpHandler> handler;
     RouteOptions options;
   };
-  struct Match {
-    const Route* route = nullptr;
-    std::vector<std::pair<std::string, std::string>> params;
-    std::vector<int> rank;  // per segment: 0 literal, 1 param, 2 wildcard (lower is more specific)
-  };
+  using Parts = std::vector<std::string_view>;
 
   static std::vector<Segment> parse_pattern(std::string_view pattern);
-  static bool match(const Route& route, std::string_view path, Match& out);
-  const Route* best(std::string_view method, std::string_view path, Match& out, std::string* allow) const;
+  /// Whether `route` takes a path split into `parts` (no allocation).
+  static bool matches(const Route& route, const Parts& parts) noexcept;
+  /// Whether `a` is more specific than `b` (both match the same path).
+  static bool more_specific(const Route& a, const Route& b) noexcept;
+  static void fill_params(const Route& route, const Parts& parts,
+                          std::vector<std::pair<std::string, std::string>>& params);
+  /// The route for this method and path, or nullptr; `allow` (when not null)
+  /// gets the methods the path has, but only when no route was found.
+  const Route* best(std::string_view method, const Parts& parts, std::string* allow) const;
 
   std::vector<Route> routes_;
 };
