@@ -17,8 +17,6 @@ Channel::Channel(EventLoop& loop, ChannelOptions options)
 
 Channel::~Channel() = default;
 
-void Channel::run_on_loop(Task task) { loop_->execute(std::move(task)); }
-
 void Channel::flush() {
   run_on_loop([self = shared_from_this()] { self->pipeline_.flush(); });
 }

@@ -22,16 +22,6 @@ void check_uv(int rc, const char* what) {
   if (rc != 0) throw std::runtime_error(std::string(what) + ": " + uv_strerror(rc));
 }
 
-// Exceptions must never unwind into libuv: log and keep the loop alive.
-void run_guarded(Task& task, const char* what) {
-  try {
-    task();
-  } catch (const std::exception& e) {
-    log().error("{} threw: {}", what, e.what());
-  } catch (...) {
-    log().error("{} threw a non-standard exception", what);
-  }
-}
 
 }  // namespace
 
@@ -171,11 +161,22 @@ void EventLoop::post(Task task) {
   }
 }
 
-void EventLoop::execute(Task task) {
-  if (is_in_loop_thread()) {
-    run_guarded(task, "task");
-  } else {
-    post(std::move(task));
+// Exceptions must never unwind into libuv: log and keep the loop alive.
+void EventLoop::run_guarded(Task& task, const char* what) noexcept {
+  try {
+    task();
+  } catch (...) {
+    log_task_exception(what);
+  }
+}
+
+void EventLoop::log_task_exception(const char* what) noexcept {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    log().error("{} threw: {}", what, e.what());
+  } catch (...) {
+    log().error("{} threw a non-standard exception", what);
   }
 }
 

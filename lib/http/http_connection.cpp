@@ -146,6 +146,8 @@ void HttpConnection::write_part(HttpOutbound& part) {
 
 void HttpConnection::finish(Exchange& exchange) {
   exchange.stage = Exchange::Stage::done;
+  exchange.loop->cancel_timeout(exchange.deadline);
+  exchange.on_deadline = nullptr;
   for (auto& hook : exchange.after_send) hook(exchange.response.status, exchange.body_bytes);
   exchange.after_send.clear();
   exchange.before_send.clear();
@@ -173,6 +175,10 @@ void HttpConnection::on_writability_changed(bool writable) {
 void HttpConnection::detach() {
   for (auto& ex : queue_) {
     ex->closed = true;
+    // Unlinked here, on the loop: the last writer may drop the exchange on
+    // another thread.
+    ex->loop->cancel_timeout(ex->deadline);
+    ex->on_deadline = nullptr;
     notify_writable(*ex);  // a producer learns the connection is gone
   }
   queue_.clear();

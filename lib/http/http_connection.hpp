@@ -36,6 +36,14 @@ struct Exchange {
   bool ended = false;
   std::size_t body_bytes = 0;
   std::function<void()> on_writable;
+  std::function<void()> on_deadline;
+  TimerWheel::Entry deadline{&Exchange::deadline_passed, this};
+
+  static void deadline_passed(void* self) {
+    auto* ex = static_cast<Exchange*>(self);
+    auto fn = std::move(ex->on_deadline);
+    if (fn && ex->stage != Stage::done && !ex->closed.load(std::memory_order_relaxed)) fn();
+  }
 };
 
 /// Inside a catch block: answers the exception in flight (an HttpError with

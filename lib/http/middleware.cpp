@@ -88,11 +88,9 @@ void RequestId::handle(HttpRequest& request, ResponseWriter response, const Next
 // ---- RequestTimeout ----
 
 void RequestTimeout::handle(HttpRequest& request, ResponseWriter response, const Next& next) {
-  EventLoop& loop = response.loop();
-  auto timer = loop.run_after(timeout_ms_, [response] {
+  response.at_deadline(timeout_ms_, [response] {
     if (!response.answered()) response.send(HttpResponse::error(503, "Service Unavailable: the request timed out"));
   });
-  response.after_send([&loop, timer](int, std::size_t) { loop.cancel(timer); });
   next(request, std::move(response));
 }
 

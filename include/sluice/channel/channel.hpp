@@ -174,7 +174,10 @@ class Channel : public std::enable_shared_from_this<Channel> {
     ErasedPtr value;
   };
 
-  void run_on_loop(Task task);
+  template <class F>
+  void run_on_loop(F&& fn) {
+    loop_->execute(std::forward<F>(fn));
+  }
   void add_pending(std::size_t n);
   void maybe_finish_closing();
   static void on_linger_timeout(void* self);

@@ -61,8 +61,21 @@ class EventLoop {
   /// Runs `task` on the loop thread, in post order. Any thread. Many posts
   /// before the loop wakes cost one wake-up.
   void post(Task task);
-  /// Runs `task` now when called on the loop thread, else posts it. Any thread.
-  void execute(Task task);
+  /// Runs `fn` now when called on the loop thread (no Task is made, nothing
+  /// is allocated), else posts it. An exception is logged, as for post().
+  /// Any thread.
+  template <class F>
+  void execute(F&& fn) {
+    if (is_in_loop_thread()) {
+      try {
+        fn();
+      } catch (...) {
+        log_task_exception("task");
+      }
+    } else {
+      post(Task(std::forward<F>(fn)));
+    }
+  }
   /// Runs `task` on the loop and waits for it. Any thread but the loop's own
   /// (on the loop thread it just runs it).
   void run_sync(Task task);
@@ -130,6 +143,9 @@ class EventLoop {
     }
   };
 
+  /// Inside a catch block: logs the exception in flight.
+  static void log_task_exception(const char* what) noexcept;
+  static void run_guarded(Task& task, const char* what) noexcept;
   void thread_main();
   void bind_to_current_thread();
   void run_posted_tasks();

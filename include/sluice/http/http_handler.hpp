@@ -4,6 +4,7 @@
 // later on its loop, or from another thread.
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string_view>
@@ -42,6 +43,12 @@ class ResponseWriter {
   /// Loop thread only (middleware adds them before calling next).
   void before_send(std::function<void(HttpResponse&)> hook) const;
   void after_send(std::function<void(int status, std::size_t body_bytes)> hook) const;
+  /// Runs `fn` on the loop once `ms` have passed, unless the answer is
+  /// complete by then (one per request; a later call replaces it). It lives
+  /// on the loop's timer wheel inside the request's own state: no allocation
+  /// and no timer heap per request; precision is one wheel tick (50 ms).
+  /// Loop thread only.
+  void at_deadline(std::uint64_t ms, std::function<void()> fn) const;
 
  private:
   friend class ChunkedWriter;
