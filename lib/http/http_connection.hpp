@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "sluice/channel/channel.hpp"
+#include "sluice/core/fifo.hpp"
 #include "sluice/http/http_server_handler.hpp"
 
 namespace sluice::detail {
@@ -31,7 +32,7 @@ struct Exchange {
   std::vector<std::function<void(int, std::size_t)>> after_send;
   Stage stage = Stage::waiting;
   HttpResponse response;
-  std::deque<Buffer> chunks;  // streamed body parts not written yet
+  Fifo<Buffer> chunks;  // streamed body parts not written yet
   bool head_written = false;
   bool ended = false;
   std::size_t body_bytes = 0;
@@ -77,7 +78,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
 
   std::shared_ptr<const HttpApp> app_;
   HandlerContext* ctx_ = nullptr;
-  std::deque<std::shared_ptr<Exchange>> queue_;  // request order
+  Fifo<std::shared_ptr<Exchange>> queue_;  // request order
   bool in_read_ = false;        // between a read and its read_complete
   bool wrote_in_read_ = false;  // something waits for read_complete's flush
   bool pumping_ = false;

@@ -10,6 +10,7 @@
 
 #include "sluice/channel/channel.hpp"
 #include "sluice/core/log.hpp"
+#include "sluice/core/fifo.hpp"
 #include "sluice/core/timer_wheel.hpp"
 #include "sluice/http/http_body_stream.hpp"
 
@@ -89,7 +90,7 @@ struct HttpServerCodec::State {
   bool in_trailers = false;    // past the header section: fields are trailers
   bool expect_continue = false;
 
-  std::deque<InFlight> in_flight;
+  Fifo<InFlight> in_flight;
   std::uint64_t requests = 0;
   Buffer held;                 // input not parsed yet: waiting for responses to drain
   bool paused = false;         // too many requests in flight: not parsing, not reading

@@ -23,6 +23,7 @@
 #include "sluice/channel/pipeline.hpp"
 #include "sluice/core/buffer.hpp"
 #include "sluice/core/event_loop.hpp"
+#include "sluice/core/fifo.hpp"
 #include "sluice/core/socket_address.hpp"
 #include "sluice/core/timer_wheel.hpp"
 
@@ -161,7 +162,7 @@ class Channel : public std::enable_shared_from_this<Channel> {
   bool shutdown_requested() const noexcept { return shutdown_requested_; }
   void update_reading();
 
-  std::deque<Buffer> outbound_;     // oldest first; only owned buffers
+  Fifo<Buffer> outbound_;           // oldest first; only owned buffers
   std::size_t flushed_count_ = 0;   // how many of outbound_'s front buffers were flushed
   SocketAddress local_address_;
   SocketAddress remote_address_;
