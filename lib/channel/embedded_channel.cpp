@@ -73,11 +73,18 @@ EmbeddedChannel::~EmbeddedChannel() {
 Channel& EmbeddedChannel::channel() noexcept { return *channel_; }
 
 void EmbeddedChannel::write_inbound(std::string_view bytes) {
-  // Copy into scratch storage and lend it, as the read slab is lent.
-  std::string scratch(bytes);
+  // Copy into scratch storage and lend it, as the read slab is lent. The
+  // scratch keeps its capacity (allocation-counting tests feed many reads);
+  // a nested call (a handler feeding more input) gets its own.
+  std::string nested;
+  std::string& scratch = reading_ ? nested : read_scratch_;
+  scratch.assign(bytes);
+  bool outer = !reading_;
+  reading_ = true;
   Buffer borrowed = Buffer::borrow(scratch.data(), scratch.size());
   channel_->pipeline().fire_read(MessageRef::of(borrowed));
   if (channel_->is_active()) channel_->pipeline().fire_read_complete();
+  if (outer) reading_ = false;
   run_pending_tasks();
 }
 

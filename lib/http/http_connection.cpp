@@ -7,13 +7,38 @@ namespace sluice::detail {
 void HttpConnection::on_request(HandlerContext& ctx, HttpRequestPtr request) {
   ctx_ = &ctx;
   in_read_ = true;
-  auto exchange = std::make_shared<Exchange>();
+  std::shared_ptr<Exchange> exchange = Recycler<Exchange>::take();
   exchange->request = std::move(request);
   exchange->loop = &ctx.loop();
   exchange->connection = weak_from_this();
   exchange->channel = ctx.channel().weak_from_this();
   queue_.push_back(exchange);
   dispatch(exchange);
+  // Answered at once (the usual case): the last owner is here.
+  if (exchange->stage == Exchange::Stage::done) Recycler<Exchange>::give(exchange);
+}
+
+void Exchange::reset() noexcept {
+  Recycler<HttpRequest>::give(request);
+  loop = nullptr;
+  connection.reset();
+  channel.reset();
+  answered.store(false, std::memory_order_relaxed);
+  closed.store(false, std::memory_order_relaxed);
+  queued_bytes.store(0, std::memory_order_relaxed);
+  before_send.clear();
+  after_send.clear();
+  stage = Stage::waiting;
+  // Field by field: the headers keep their arena for the next response.
+  response.status = 200;
+  response.headers.clear();
+  response.body.release();
+  chunks.clear();
+  head_written = false;
+  ended = false;
+  body_bytes = 0;
+  on_writable = nullptr;
+  on_deadline = nullptr;
 }
 
 void HttpConnection::dispatch(const std::shared_ptr<Exchange>& exchange) {
@@ -114,6 +139,7 @@ void HttpConnection::pump() {
       queue_.pop_front();
       write_part(part);
       finish(ex);
+      Recycler<Exchange>::give(front);
       continue;
     }
     if (ex.stage != Exchange::Stage::streaming) break;
@@ -134,6 +160,7 @@ void HttpConnection::pump() {
     queue_.pop_front();
     write_part(end);
     finish(ex);
+    Recycler<Exchange>::give(front);
   }
   pumping_ = false;
   flush_unless_reading();

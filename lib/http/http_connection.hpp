@@ -10,13 +10,14 @@
 
 #include "sluice/channel/channel.hpp"
 #include "sluice/core/fifo.hpp"
+#include "recycler.hpp"
 #include "sluice/http/http_server_handler.hpp"
 
 namespace sluice::detail {
 
 /// One request and everything about its answer. Shared by the connection
 /// and every ResponseWriter/ChunkedWriter handed out for it.
-struct Exchange {
+struct Exchange : std::enable_shared_from_this<Exchange> {
   enum class Stage { waiting, ready, streaming, done };
 
   HttpRequestPtr request;
@@ -37,14 +38,21 @@ struct Exchange {
   bool ended = false;
   std::size_t body_bytes = 0;
   std::function<void()> on_writable;
-  std::function<void()> on_deadline;
+  std::function<void(const ResponseWriter&)> on_deadline;
   TimerWheel::Entry deadline{&Exchange::deadline_passed, this};
 
   static void deadline_passed(void* self) {
     auto* ex = static_cast<Exchange*>(self);
     auto fn = std::move(ex->on_deadline);
-    if (fn && ex->stage != Stage::done && !ex->closed.load(std::memory_order_relaxed)) fn();
+    ex->on_deadline = nullptr;
+    if (fn && ex->stage != Stage::done && !ex->closed.load(std::memory_order_relaxed)) {
+      fn(ResponseWriter(ex->shared_from_this()));
+    }
   }
+
+  /// For reuse (Recycler): as new, with the request given back to its pool.
+  /// Only when finished (its deadline unlinked) and no writer remains.
+  void reset() noexcept;
 };
 
 /// Inside a catch block: answers the exception in flight (an HttpError with

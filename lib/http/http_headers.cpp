@@ -1,11 +1,17 @@
 #include "sluice/http/http_headers.hpp"
 
-#include <algorithm>
+#include <cstring>
+#include <stdexcept>
 
 namespace sluice {
 
 namespace {
 char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// Arena capacity kept by clear(): enough for a browser's request headers; a
+// rare huge header section is given back rather than hoarded by a pooled request.
+constexpr std::size_t kKeptTextBytes = 8 * 1024;
+constexpr std::size_t kKeptSlots = 64;
 }  // namespace
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
@@ -16,28 +22,69 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
   return true;
 }
 
-void HttpHeaders::set(std::string_view name, std::string value) {
+void HttpHeaders::add(std::string_view name, std::string_view value) {
+  if (text_.size() + name.size() + value.size() > UINT32_MAX) throw std::length_error("HttpHeaders: too large");
+  // Either may point into our own arena (copying a field): reserve first,
+  // then copy from where the bytes are after the arena moved.
+  const char* old_base = text_.data();
+  std::size_t old_size = text_.size();
+  auto inside = [&](std::string_view s) { return s.data() >= old_base && s.data() < old_base + old_size; };
+  std::size_t name_off = inside(name) ? static_cast<std::size_t>(name.data() - old_base) : SIZE_MAX;
+  std::size_t value_off = inside(value) ? static_cast<std::size_t>(value.data() - old_base) : SIZE_MAX;
+  char* out = text_.extend_uninitialized(name.size() + value.size());
+  const char* base = text_.data();
+  std::memmove(out, name_off == SIZE_MAX ? name.data() : base + name_off, name.size());
+  std::memmove(out + name.size(), value_off == SIZE_MAX ? value.data() : base + value_off, value.size());
+  slots_.push_back(Slot{static_cast<std::uint32_t>(old_size), static_cast<std::uint32_t>(name.size()),
+                        static_cast<std::uint32_t>(value.size())});
+}
+
+void HttpHeaders::set(std::string_view name, std::string_view value) {
+  if (count(name) == 0) {
+    add(name, value);
+    return;
+  }
+  const char* base = text_.data();
+  auto aliases = [&](std::string_view s) { return s.data() >= base && s.data() < base + text_.size(); };
+  if (aliases(name) || aliases(value)) {
+    // remove() rewrites the arena these view: copy them out first.
+    HttpHeaders copy;
+    copy.add(name, value);
+    remove(name);
+    Field f = copy[0];
+    add(f.first, f.second);
+    return;
+  }
   remove(name);
-  fields_.emplace_back(std::string(name), std::move(value));
+  add(name, value);
 }
 
 std::optional<std::string_view> HttpHeaders::get(std::string_view name) const noexcept {
-  for (const auto& [n, v] : fields_) {
-    if (iequals(n, name)) return std::string_view(v);
+  for (std::size_t i = 0; i < size(); ++i) {
+    Field f = (*this)[i];
+    if (iequals(f.first, name)) return f.second;
   }
   return std::nullopt;
 }
 
 std::vector<std::string_view> HttpHeaders::get_all(std::string_view name) const {
   std::vector<std::string_view> out;
-  for (const auto& [n, v] : fields_) {
-    if (iequals(n, name)) out.emplace_back(v);
+  for (std::size_t i = 0; i < size(); ++i) {
+    Field f = (*this)[i];
+    if (iequals(f.first, name)) out.push_back(f.second);
   }
   return out;
 }
 
+std::size_t HttpHeaders::count(std::string_view name) const noexcept {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < size(); ++i) n += iequals((*this)[i].first, name) ? 1 : 0;
+  return n;
+}
+
 bool HttpHeaders::has_token(std::string_view name, std::string_view token) const noexcept {
-  for (const auto& [n, v] : fields_) {
+  for (std::size_t i = 0; i < size(); ++i) {
+    auto [n, v] = (*this)[i];
     if (!iequals(n, name)) continue;
     std::string_view rest = v;
     while (!rest.empty()) {
@@ -54,7 +101,28 @@ bool HttpHeaders::has_token(std::string_view name, std::string_view token) const
 }
 
 std::size_t HttpHeaders::remove(std::string_view name) {
-  return std::erase_if(fields_, [&](const Field& f) { return iequals(f.first, name); });
+  // Fields sit in the arena in slot order, so the survivors compact leftwards
+  // in place.
+  std::size_t kept = 0;
+  std::uint32_t write_at = 0;
+  char* text = text_.data();
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    Slot s = slots_[i];
+    if (iequals(std::string_view(text + s.name_at, s.name_len), name)) continue;
+    std::uint32_t len = s.name_len + s.value_len;
+    if (write_at != s.name_at) std::memmove(text + write_at, text + s.name_at, len);
+    slots_[kept++] = Slot{write_at, s.name_len, s.value_len};
+    write_at += len;
+  }
+  std::size_t removed = slots_.size() - kept;
+  slots_.resize_down(kept);
+  text_.resize_down(write_at);
+  return removed;
+}
+
+void HttpHeaders::clear() noexcept {
+  text_.clear_and_trim(kKeptTextBytes);
+  slots_.clear_and_trim(kKeptSlots);
 }
 
 }  // namespace sluice

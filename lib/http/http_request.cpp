@@ -89,3 +89,37 @@ nlohmann::json HttpRequest::json() const {
 }
 
 }  // namespace sluice
+
+namespace sluice {
+
+namespace {
+// A pooled request keeps up to this much of a string's capacity; a rare large
+// body or target is given back instead of being held by an idle pool.
+constexpr std::size_t kKeptStringBytes = 16 * 1024;
+
+void clear_and_trim(std::string& s) noexcept {
+  if (s.capacity() > kKeptStringBytes) {
+    std::string().swap(s);
+  } else {
+    s.clear();
+  }
+}
+}  // namespace
+
+void HttpRequest::reset() noexcept {
+  method = {};
+  clear_and_trim(target);
+  version_major = 1;
+  version_minor = 1;
+  headers.clear();
+  clear_and_trim(body);
+  keep_alive = true;
+  remote_address = SocketAddress();
+  sequence = 0;
+  error_status = 0;
+  clear_and_trim(error_message);
+  body_stream.reset();
+  params.clear();
+}
+
+}  // namespace sluice

@@ -52,7 +52,7 @@ std::string_view reason_phrase(int status) noexcept {
 
 HttpResponse HttpResponse::text(std::string_view body, int status, std::string_view content_type) {
   HttpResponse r(status);
-  r.headers.add("Content-Type", std::string(content_type));
+  r.headers.add("Content-Type", content_type);
   r.set_body(body);
   return r;
 }

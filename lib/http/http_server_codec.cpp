@@ -1,5 +1,7 @@
 #include "sluice/http/http_server_codec.hpp"
 
+#include "recycler.hpp"
+
 #include <llhttp.h>
 
 #include <charconv>
@@ -130,7 +132,7 @@ struct HttpServerCodec::State {
 
   static int on_message_begin(llhttp_t* p) {
     State& s = of(p);
-    s.current = std::make_shared<HttpRequest>();
+    s.current = detail::Recycler<HttpRequest>::take();
     s.current->sequence = s.requests++;
     s.current->remote_address = s.ctx->channel().remote_address();
     s.field.clear();
@@ -194,7 +196,7 @@ struct HttpServerCodec::State {
     // Trailer fields (after a chunked body) are dropped: merged into the
     // header section they could pose as fields checked at the head
     // (RFC 9110 6.5.1).
-    if (!s.in_trailers) s.current->headers.add(std::move(s.field), std::move(s.value));
+    if (!s.in_trailers) s.current->headers.add(s.field, s.value);
     s.field.clear();
     s.value.clear();
     return 0;
@@ -203,13 +205,14 @@ struct HttpServerCodec::State {
   // Transfer-Encoding: only "chunked" (last, once) is implemented. A known-good
   // token we do not implement is 501; anything malformed is 400.
   int check_transfer_encoding() {
-    auto values = current->headers.get_all("Transfer-Encoding");
-    if (values.empty()) return 0;
-    if (current->headers.contains("Content-Length")) {
+    const HttpHeaders& headers = current->headers;
+    if (!headers.contains("Transfer-Encoding")) return 0;
+    if (headers.contains("Content-Length")) {
       return refuse(400, "Bad Request: Content-Length with Transfer-Encoding");
     }
     std::vector<std::string_view> codings;
-    for (std::string_view v : values) {
+    for (auto [name, v] : headers) {
+      if (!iequals(name, "Transfer-Encoding")) continue;
       std::size_t start = 0;
       while (start <= v.size()) {
         std::size_t comma = v.find(',', start);
@@ -242,9 +245,9 @@ struct HttpServerCodec::State {
     r.version_minor = llhttp_get_http_minor(p);
     if (r.version_major != 1) return s.refuse(505, "HTTP Version Not Supported");
     if (r.target.empty()) return s.refuse(400, "Bad Request: empty target");
-    auto hosts = r.headers.get_all("Host");
-    if (hosts.size() > 1) return s.refuse(400, "Bad Request: more than one Host");
-    if (hosts.empty() && r.version_minor >= 1) return s.refuse(400, "Bad Request: missing Host");
+    std::size_t hosts = r.headers.count("Host");
+    if (hosts > 1) return s.refuse(400, "Bad Request: more than one Host");
+    if (hosts == 0 && r.version_minor >= 1) return s.refuse(400, "Bad Request: missing Host");
     if (s.check_transfer_encoding() != 0) return -1;
     bool has_body = (p->flags & F_CHUNKED) != 0 || ((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length != 0);
     bool streamed = has_body && s.options.stream_body && s.options.stream_body(r);
@@ -491,7 +494,7 @@ struct HttpServerCodec::State {
       stream->finish(status);
       return;
     }
-    HttpRequestPtr request = current ? std::move(current) : std::make_shared<HttpRequest>();
+    HttpRequestPtr request = current ? std::move(current) : detail::Recycler<HttpRequest>::take();
     if (request->method.empty()) request->method = "GET";  // for the access log; never dispatched
     request->error_status = status;
     request->error_message = std::move(message);
@@ -513,7 +516,7 @@ struct HttpServerCodec::State {
   // ---- responses ----
 
   void write_head(const HttpResponse& response, const InFlight& info, std::size_t content_length, bool chunked) {
-    Buffer head(256 + response.headers.size() * 48);
+    Buffer head(160 + options.server_name.size() + response.headers.text_bytes() + 4 * response.headers.size());
     head.append("HTTP/1.1 ");
     append_number(head, static_cast<std::uint64_t>(response.status));
     head.append(" ");

@@ -88,8 +88,8 @@ void RequestId::handle(HttpRequest& request, ResponseWriter response, const Next
 // ---- RequestTimeout ----
 
 void RequestTimeout::handle(HttpRequest& request, ResponseWriter response, const Next& next) {
-  response.at_deadline(timeout_ms_, [response] {
-    if (!response.answered()) response.send(HttpResponse::error(503, "Service Unavailable: the request timed out"));
+  response.at_deadline(timeout_ms_, [](const ResponseWriter& late) {
+    if (!late.answered()) late.send(HttpResponse::error(503, "Service Unavailable: the request timed out"));
   });
   next(request, std::move(response));
 }

@@ -40,7 +40,7 @@ void ResponseWriter::after_send(std::function<void(int, std::size_t)> hook) cons
   exchange_->after_send.push_back(std::move(hook));
 }
 
-void ResponseWriter::at_deadline(std::uint64_t ms, std::function<void()> fn) const {
+void ResponseWriter::at_deadline(std::uint64_t ms, std::function<void(const ResponseWriter&)> fn) const {
   exchange_->on_deadline = std::move(fn);
   exchange_->loop->schedule_timeout(exchange_->deadline, ms);
 }

@@ -75,7 +75,7 @@ TEST_CASE("headers: add, get, get_all keep arrival order and repeats", "[http][m
   CHECK(h.contains("EMPTY"));
   CHECK_FALSE(h.contains("X-Mult"));
   std::vector<std::string> names;
-  for (const auto& [name, value] : h) names.push_back(name);
+  for (const auto& [name, value] : h) names.emplace_back(name);
   CHECK(names == std::vector<std::string>{"Accept", "X-Multi", "x-multi", "X-MULTI", "Empty"});
 }
 
@@ -100,6 +100,78 @@ TEST_CASE("headers: set replaces every field of that name, remove drops them all
   CHECK(h.get("B") == "2");
   h.clear();
   CHECK(h.empty());
+}
+
+TEST_CASE("headers: fields survive spilling past the inline arena, copies and moves", "[http][messages]") {
+  HttpHeaders h;
+  std::vector<std::pair<std::string, std::string>> expected;
+  for (int i = 0; i < 40; ++i) {  // well past the inline bytes and slots
+    expected.emplace_back("X-Field-" + std::to_string(i), std::string(static_cast<std::size_t>(i) * 7, 'a' + i % 26));
+    h.add(expected.back().first, expected.back().second);
+  }
+  auto same = [&](const HttpHeaders& x) {
+    REQUIRE(x.size() == expected.size());
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      CHECK(x[i].first == expected[i].first);
+      CHECK(x[i].second == expected[i].second);
+    }
+  };
+  same(h);
+  HttpHeaders copy = h;
+  same(copy);
+  HttpHeaders moved = std::move(copy);
+  same(moved);
+  HttpHeaders small;
+  small.add("A", "1");
+  HttpHeaders small_moved = std::move(small);
+  CHECK(small_moved.get("a") == "1");
+  moved = small_moved;  // copy-assign over a spilled arena
+  CHECK(moved.size() == 1);
+  CHECK(moved.get("A") == "1");
+}
+
+TEST_CASE("headers: remove compacts the arena and keeps the order of the rest", "[http][messages]") {
+  HttpHeaders h;
+  h.add("A", "first");
+  h.add("Drop", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+  h.add("B", "second");
+  h.add("drop", "y");
+  h.add("C", "third");
+  std::size_t before = h.text_bytes();
+  CHECK(h.remove("DROP") == 2);
+  CHECK(h.text_bytes() == before - (4 + 49) - (4 + 1));
+  std::vector<std::string> seen;
+  for (const auto& [n, v] : h) seen.push_back(std::string(n) + "=" + std::string(v));
+  CHECK(seen == std::vector<std::string>{"A=first", "B=second", "C=third"});
+  // set() many times over does not grow the arena without bound.
+  for (int i = 0; i < 1000; ++i) h.set("Counter", std::to_string(i));
+  CHECK(h.get("counter") == "999");
+  CHECK(h.text_bytes() < before + 32);
+}
+
+TEST_CASE("headers: a field may be added or set from a view of the same headers", "[http][messages]") {
+  HttpHeaders h;
+  h.add("Origin", "https://example.com");
+  for (int i = 0; i < 30; ++i) h.add("Pad-" + std::to_string(i), "some padding to make the arena move");
+  // The view points into h's arena, which moves to the heap as it grows.
+  h.add("Copied-Origin", *h.get("Origin"));
+  CHECK(h.get("Copied-Origin") == "https://example.com");
+  h.set("Origin", *h.get("Pad-3"));
+  CHECK(h.get("Origin") == "some padding to make the arena move");
+  auto name = h[0].first;  // "Pad-0" (Origin was removed by set)
+  h.set(name, "renamed-by-view");
+  CHECK(h.get("Pad-0") == "renamed-by-view");
+  CHECK(h.count("pad-0") == 1);
+}
+
+TEST_CASE("headers: clear empties them, and they work again after a huge field", "[http][messages]") {
+  HttpHeaders h;
+  h.add("Big", std::string(100'000, 'b'));
+  h.clear();
+  CHECK(h.empty());
+  CHECK(h.text_bytes() == 0);
+  h.add("After", "clear");
+  CHECK(h.get("after") == "clear");
 }
 
 TEST_CASE("headers: has_token finds whole comma-separated tokens, ignoring case and spaces", "[http][messages]") {

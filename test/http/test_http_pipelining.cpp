@@ -708,3 +708,37 @@ TEST_CASE("pipelining: a client that reads slowly but steadily is not cut off", 
   }
   CHECK(s.ch->is_open());
 }
+
+TEST_CASE("requests are recycled only once nothing holds them", "[http][pipelining]") {
+  // Two connections on one thread share its pool of recycled requests and
+  // exchanges. One holds a request (through its writer) while the other
+  // serves many; the held one must come through untouched.
+  struct Held {
+    HttpRequest* request = nullptr;
+    std::optional<ResponseWriter> writer;
+  } held;
+  auto holder = make_handler([&](HttpRequest& r, ResponseWriter w) {
+    held.request = &r;
+    held.writer = std::move(w);
+  });
+  Server a(holder);
+  Server b(target_echo());
+  a.ch->write_inbound(get("/held?mark=1", "X-Mark: still here\r\n"));
+  REQUIRE(held.request != nullptr);
+  for (int round = 0; round < 20; ++round) {
+    auto responses = b.send(gets(round * 8, round * 8 + 8));
+    REQUIRE(bodies(responses) == numbered(round * 8, round * 8 + 8));
+  }
+  CHECK(held.request->target == "/held?mark=1");
+  CHECK(held.request->headers.get("X-Mark") == "still here");
+  CHECK(held.request->query_param("mark") == "1");
+  held.writer->send(HttpResponse::text(held.request->target));
+  held.writer.reset();
+  auto answered = a.take();
+  REQUIRE(answered.size() == 1);
+  CHECK(answered[0].body == "/held?mark=1");
+  // The connection goes on with a recycled request after the held one.
+  auto again = b.send(get("/after"));
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].body == "/after");
+}

@@ -72,7 +72,7 @@ struct Echo {
   static HttpResponse describe(const HttpRequest& r) {
     std::string text = std::string(r.method) + " " + r.target + " HTTP/" + std::to_string(r.version_major) + "." +
                        std::to_string(r.version_minor) + "\n";
-    for (const auto& [n, v] : r.headers) text += n + "=" + v + "\n";
+    for (const auto& [n, v] : r.headers) text += std::string(n) + "=" + std::string(v) + "\n";
     text += "body[" + std::to_string(r.body.size()) + "]=" + r.body;
     return HttpResponse::text(text);
   }

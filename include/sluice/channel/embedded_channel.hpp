@@ -91,6 +91,8 @@ class EmbeddedChannel {
   std::deque<BoxedMessage> inbound_;
   std::deque<BoxedMessage> outbound_messages_;
   std::string outbound_bytes_;
+  std::string read_scratch_;
+  bool reading_ = false;
   friend class Impl;
 };
 

@@ -44,11 +44,12 @@ class ResponseWriter {
   void before_send(std::function<void(HttpResponse&)> hook) const;
   void after_send(std::function<void(int status, std::size_t body_bytes)> hook) const;
   /// Runs `fn` on the loop once `ms` have passed, unless the answer is
-  /// complete by then (one per request; a later call replaces it). It lives
-  /// on the loop's timer wheel inside the request's own state: no allocation
-  /// and no timer heap per request; precision is one wheel tick (50 ms).
-  /// Loop thread only.
-  void at_deadline(std::uint64_t ms, std::function<void()> fn) const;
+  /// complete by then (one per request; a later call replaces it). `fn` is
+  /// handed a writer for this request, so it need not capture one (a
+  /// captureless callback costs no allocation). It lives on the loop's timer
+  /// wheel inside the request's own state: no timer heap per request;
+  /// precision is one wheel tick (50 ms). Loop thread only.
+  void at_deadline(std::uint64_t ms, std::function<void(const ResponseWriter&)> fn) const;
 
  private:
   friend class ChunkedWriter;

@@ -65,6 +65,10 @@ struct HttpRequest {
   /// The body as JSON; throws HttpError(400) with a short message when it is not.
   nlohmann::json json() const;
   bool is_head() const noexcept { return method == "HEAD"; }
+
+  /// Back to a default-constructed request, keeping the capacity of its
+  /// target, headers and body up to a bound: the server recycles requests.
+  void reset() noexcept;
 };
 
 using HttpRequestPtr = std::shared_ptr<HttpRequest>;

@@ -34,13 +34,13 @@ struct HttpResponse {
   /// A short plain-text error: "<status> <reason>" or `message`.
   static HttpResponse error(int status, std::string_view message = {});
 
-  HttpResponse& header(std::string name, std::string value) & {
-    headers.add(std::move(name), std::move(value));
+  HttpResponse& header(std::string_view name, std::string_view value) & {
+    headers.add(name, value);
     return *this;
   }
   /// On a temporary: `send(HttpResponse(204).header("Allow", "GET"))`.
-  HttpResponse&& header(std::string name, std::string value) && {
-    headers.add(std::move(name), std::move(value));
+  HttpResponse&& header(std::string_view name, std::string_view value) && {
+    headers.add(name, value);
     return std::move(*this);
   }
   HttpResponse& set_body(std::string_view bytes);

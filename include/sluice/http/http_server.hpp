@@ -2,6 +2,7 @@
 // An HTTP/1.1 server: TcpServer + HttpServerCodec + HttpServerHandler.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -18,6 +19,12 @@ struct HttpServerOptions {
   std::uint64_t request_timeout_ms = 30'000;
   bool access_log = false;  // combined log format to the "access" logger
 };
+
+/// The pipeline HttpServer puts on each connection (codec, then handler
+/// with the built-in middleware from `options` and then `middleware`). For
+/// custom transports and for tests on an EmbeddedChannel.
+std::function<void(Channel&)> http_pipeline(const HttpServerOptions& options, std::shared_ptr<HttpHandler> handler,
+                                            const std::vector<std::shared_ptr<Middleware>>& middleware = {});
 
 /// Serves `handler` (usually a Router) on every loop of a group. Add
 /// middleware with use() before start(); they run outermost first, inside the
