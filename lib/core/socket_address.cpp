@@ -35,21 +35,21 @@ SocketAddress SocketAddress::from(const sockaddr* addr) noexcept {
 }
 
 std::uint16_t SocketAddress::port() const noexcept {
-  if (storage_.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage_)->sin_port);
-  if (storage_.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_port);
+  if (storage_.sa.sa_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage_)->sin_port);
+  if (storage_.sa.sa_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_port);
   return 0;
 }
 
 void SocketAddress::set_port(std::uint16_t port) noexcept {
-  if (storage_.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&storage_)->sin_port = htons(port);
-  if (storage_.ss_family == AF_INET6) reinterpret_cast<sockaddr_in6*>(&storage_)->sin6_port = htons(port);
+  if (storage_.sa.sa_family == AF_INET) reinterpret_cast<sockaddr_in*>(&storage_)->sin_port = htons(port);
+  if (storage_.sa.sa_family == AF_INET6) reinterpret_cast<sockaddr_in6*>(&storage_)->sin6_port = htons(port);
 }
 
 std::string SocketAddress::host() const {
   char text[INET6_ADDRSTRLEN] = {0};
-  if (storage_.ss_family == AF_INET) {
+  if (storage_.sa.sa_family == AF_INET) {
     inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr, text, sizeof text);
-  } else if (storage_.ss_family == AF_INET6) {
+  } else if (storage_.sa.sa_family == AF_INET6) {
     inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr, text, sizeof text);
   }
   return text;

@@ -32,9 +32,10 @@ std::function<void(Channel&)> http_pipeline(const HttpServerOptions& options, st
     if (!codec.stream_body) codec.stream_body = [router](const HttpRequest& head) { return router->streams_body(head); };
   }
   std::shared_ptr<const HttpApp> shared_app = app;
-  return [codec, shared_app](Channel& channel) {
+  auto shared_codec = std::make_shared<const HttpCodecOptions>(std::move(codec));
+  return [shared_codec, shared_app](Channel& channel) {
     channel.pipeline()
-        .add_last("http-codec", std::make_shared<HttpServerCodec>(codec))
+        .add_last("http-codec", std::make_shared<HttpServerCodec>(shared_codec))
         .add_last("http-handler", std::make_shared<HttpServerHandler>(shared_app));
   };
 }

@@ -75,7 +75,6 @@ struct HttpServerCodec::State {
   const HttpCodecOptions& options;
   HandlerContext* ctx = nullptr;
   llhttp_t parser{};
-  llhttp_settings_t settings{};
 
   HttpRequestPtr current;      // being parsed
   HttpRequestPtr completed;    // parsed, waiting to be handed on (outside llhttp)
@@ -106,17 +105,27 @@ struct HttpServerCodec::State {
   TimerWheel::Entry linger{&State::on_linger, this};
   TimerWheel::Entry send_timer{&State::on_send_timeout, this};
 
+  // One table of callbacks for every connection (llhttp keeps a pointer).
+  static const llhttp_settings_t& settings() {
+    static const llhttp_settings_t table = [] {
+      llhttp_settings_t t;
+      llhttp_settings_init(&t);
+      t.on_message_begin = &State::on_message_begin;
+      t.on_url = &State::on_url;
+      t.on_header_field = &State::on_header_field;
+      t.on_header_value = &State::on_header_value;
+      t.on_header_value_complete = &State::on_header_value_complete;
+      t.on_headers_complete = &State::on_headers_complete;
+      t.on_body = &State::on_body;
+      t.on_message_complete = &State::on_message_complete;
+      return t;
+    }();
+    return table;
+  }
+
   State(HttpServerCodec* o, const HttpCodecOptions& opts) : owner(o), options(opts) {
-    llhttp_settings_init(&settings);
-    settings.on_message_begin = &State::on_message_begin;
-    settings.on_url = &State::on_url;
-    settings.on_header_field = &State::on_header_field;
-    settings.on_header_value = &State::on_header_value;
-    settings.on_header_value_complete = &State::on_header_value_complete;
-    settings.on_headers_complete = &State::on_headers_complete;
-    settings.on_body = &State::on_body;
-    settings.on_message_complete = &State::on_message_complete;
-    llhttp_init(&parser, HTTP_REQUEST, &settings);
+    // llhttp_init takes a non-const pointer but only reads the settings.
+    llhttp_init(&parser, HTTP_REQUEST, const_cast<llhttp_settings_t*>(&settings()));
     parser.data = this;
   }
 
@@ -678,7 +687,10 @@ struct HttpServerCodec::State {
 };
 
 HttpServerCodec::HttpServerCodec(HttpCodecOptions options)
-    : options_(std::move(options)), state_(std::make_unique<State>(this, options_)) {}
+    : HttpServerCodec(std::make_shared<const HttpCodecOptions>(std::move(options))) {}
+
+HttpServerCodec::HttpServerCodec(std::shared_ptr<const HttpCodecOptions> options)
+    : options_(std::move(options)), state_(std::make_unique<State>(this, *options_)) {}
 
 HttpServerCodec::~HttpServerCodec() = default;
 
@@ -689,7 +701,7 @@ void HttpServerCodec::handler_added(HandlerContext& ctx) { state_->ctx = &ctx; }
 void HttpServerCodec::channel_active(HandlerContext& ctx) {
   state_->ctx = &ctx;
   // A connection must start its first request within the header timeout.
-  state_->arm(State::Timer::header, options_.header_timeout_ms);
+  state_->arm(State::Timer::header, options_->header_timeout_ms);
   ctx.fire_channel_active();
 }
 
@@ -729,10 +741,10 @@ void HttpServerCodec::writability_changed(HandlerContext& ctx, bool writable) {
   if (writable) {
     ctx.loop().cancel_timeout(state_->send_timer);
     state_->resume_when_writable();
-  } else if (options_.send_timeout_ms != 0) {
+  } else if (options_->send_timeout_ms != 0) {
     // Held answers and held requests run no other timer: this one bounds
     // how long a client that never reads keeps its connection.
-    ctx.loop().schedule_timeout(state_->send_timer, options_.send_timeout_ms);
+    ctx.loop().schedule_timeout(state_->send_timer, options_->send_timeout_ms);
   }
   ctx.fire_writability_changed(writable);
 }

@@ -124,8 +124,9 @@ void TcpChannel::write_rest() {
     in_flight_bytes_ += b.readable_bytes();
   }
   flushed_count_ -= count;
-  write_req_.data = this;
-  int rc = uv_write(&write_req_, as_stream(&handle_), bufs, static_cast<unsigned>(count), &TcpChannel::on_write);
+  if (!write_req_) write_req_ = std::make_unique<uv_write_t>();
+  write_req_->data = this;
+  int rc = uv_write(write_req_.get(), as_stream(&handle_), bufs, static_cast<unsigned>(count), &TcpChannel::on_write);
   if (rc != 0) {
     in_flight_.clear();
     transport_failed("write", rc);
@@ -150,8 +151,9 @@ void TcpChannel::on_write(uv_write_t* req, int status) {
 }
 
 void TcpChannel::transport_shutdown_output() {
-  shutdown_req_.data = this;
-  int rc = uv_shutdown(&shutdown_req_, as_stream(&handle_), &TcpChannel::on_shutdown);
+  if (!shutdown_req_) shutdown_req_ = std::make_unique<uv_shutdown_t>();
+  shutdown_req_->data = this;
+  int rc = uv_shutdown(shutdown_req_.get(), as_stream(&handle_), &TcpChannel::on_shutdown);
   if (rc != 0) log().debug("channel {}: shutdown: {}", id(), uv_strerror(rc));
 }
 

@@ -20,9 +20,9 @@ class SocketAddress {
   static std::optional<SocketAddress> parse(std::string_view host, std::uint16_t port);
   static SocketAddress from(const sockaddr* addr) noexcept;
 
-  bool empty() const noexcept { return storage_.ss_family == AF_UNSPEC; }
-  bool is_ipv6() const noexcept { return storage_.ss_family == AF_INET6; }
-  int family() const noexcept { return storage_.ss_family; }
+  bool empty() const noexcept { return storage_.sa.sa_family == AF_UNSPEC; }
+  bool is_ipv6() const noexcept { return storage_.sa.sa_family == AF_INET6; }
+  int family() const noexcept { return storage_.sa.sa_family; }
   std::uint16_t port() const noexcept;
   void set_port(std::uint16_t port) noexcept;
   /// "1.2.3.4" or "::1" (no port).
@@ -34,7 +34,14 @@ class SocketAddress {
   socklen_t length() const noexcept { return is_ipv6() ? sizeof(sockaddr_in6) : sizeof(sockaddr_in); }
 
  private:
-  sockaddr_storage storage_{};
+  // Only the families we speak, not a 128-byte sockaddr_storage: every
+  // connection and request carries one. v6 first, so {} zeroes all of it.
+  union Storage {
+    sockaddr_in6 v6;
+    sockaddr_in v4;
+    sockaddr sa;
+  };
+  Storage storage_{};
 };
 
 }  // namespace sluice

@@ -67,6 +67,8 @@ struct HttpOutbound {
 class HttpServerCodec final : public Handler<Buffer, HttpRequestPtr, HttpOutbound, Buffer> {
  public:
   explicit HttpServerCodec(HttpCodecOptions options = {});
+  /// Options shared by many connections (HttpServer makes one copy for all).
+  explicit HttpServerCodec(std::shared_ptr<const HttpCodecOptions> options);
   ~HttpServerCodec() override;
 
   void read(HandlerContext& ctx, Buffer& bytes) override;
@@ -79,12 +81,12 @@ class HttpServerCodec final : public Handler<Buffer, HttpRequestPtr, HttpOutboun
 
   /// Requests handed on and not yet answered.
   std::size_t in_flight() const noexcept;
-  const HttpCodecOptions& options() const noexcept { return options_; }
+  const HttpCodecOptions& options() const noexcept { return *options_; }
 
   struct State;  // llhttp and the per-connection bookkeeping (lib/http)
 
  private:
-  HttpCodecOptions options_;
+  std::shared_ptr<const HttpCodecOptions> options_;
   std::unique_ptr<State> state_;
 };
 
