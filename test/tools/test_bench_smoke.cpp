@@ -142,8 +142,8 @@ TEST_CASE("tools/bench --smoke runs every workload against sluice and the ceilin
   // The generous deadline is for the sanitizer build on a busy machine; a run
   // normally takes under a minute. The grace outlasts the tool's own SIGTERM
   // grace for the server it is running, so that server is stopped, not orphaned.
-  ProcessResult r = run_process({python, std::string(SLUICE_SOURCE_ROOT) + "/tools/bench", "--smoke",
-                                 "--sluice-binary", SLUICE_HTTP_BINARY, "--out", out.path().string()},
+  ProcessResult r = run_process({python, std::string(SLUICE_SOURCE_ROOT) + "/tools/bench", "--smoke", "--sluice-binary",
+                                 SLUICE_HTTP_BINARY, "--out", out.path().string()},
                                 std::chrono::seconds(300), std::chrono::seconds(60));
   INFO("tools/bench: " << r.describe() << "\n--- stdout\n" << r.out << "\n--- stderr\n" << r.err);
   INFO("--- logs/wrk.log\n" << read_file(logs / "wrk.log"));
