@@ -32,7 +32,8 @@ std::size_t BufferPool::block_size_for(std::size_t bytes) noexcept {
 }
 
 int BufferPool::class_of(std::size_t block_size) noexcept {
-  if (block_size > kMaxPooledBlock || !std::has_single_bit(block_size)) return -1;
+  // (x & (x - 1)), not std::has_single_bit: without -mpopcnt that is a libgcc call.
+  if (block_size > kMaxPooledBlock || block_size == 0 || (block_size & (block_size - 1)) != 0) return -1;
   return std::countr_zero(block_size) - std::countr_zero(kMinBlock);
 }
 

@@ -85,6 +85,12 @@ struct HttpServerCodec::State {
   std::string value;
   std::size_t header_bytes = 0;
   std::size_t header_count = 0;
+  // Noted as fields arrive, so the checks at the end of the head need not
+  // scan every field once per name.
+  std::size_t host_fields = 0;
+  bool seen_transfer_encoding = false;
+  bool seen_content_length = false;
+  bool seen_expect = false;
   int error_status = 0;        // set by a callback that refuses the request
   std::string error_message;
   bool in_message = false;     // between message begin and complete
@@ -148,6 +154,8 @@ struct HttpServerCodec::State {
     s.value.clear();
     s.header_bytes = 0;
     s.header_count = 0;
+    s.host_fields = 0;
+    s.seen_transfer_encoding = s.seen_content_length = s.seen_expect = false;
     s.in_message = true;
     s.in_trailers = false;
     s.expect_continue = false;
@@ -205,18 +213,31 @@ struct HttpServerCodec::State {
     // Trailer fields (after a chunked body) are dropped: merged into the
     // header section they could pose as fields checked at the head
     // (RFC 9110 6.5.1).
-    if (!s.in_trailers) s.current->headers.add(s.field, s.value);
+    if (!s.in_trailers) {
+      s.note_field(s.field);
+      s.current->headers.add(s.field, s.value);
+    }
     s.field.clear();
     s.value.clear();
     return 0;
+  }
+
+  void note_field(std::string_view name) noexcept {
+    switch (name.size()) {
+      case 4: host_fields += iequals(name, "Host") ? 1 : 0; break;
+      case 6: seen_expect = seen_expect || iequals(name, "Expect"); break;
+      case 14: seen_content_length = seen_content_length || iequals(name, "Content-Length"); break;
+      case 17: seen_transfer_encoding = seen_transfer_encoding || iequals(name, "Transfer-Encoding"); break;
+      default: break;
+    }
   }
 
   // Transfer-Encoding: only "chunked" (last, once) is implemented. A known-good
   // token we do not implement is 501; anything malformed is 400.
   int check_transfer_encoding() {
     const HttpHeaders& headers = current->headers;
-    if (!headers.contains("Transfer-Encoding")) return 0;
-    if (headers.contains("Content-Length")) {
+    if (!seen_transfer_encoding) return 0;
+    if (seen_content_length) {
       return refuse(400, "Bad Request: Content-Length with Transfer-Encoding");
     }
     std::vector<std::string_view> codings;
@@ -254,7 +275,7 @@ struct HttpServerCodec::State {
     r.version_minor = llhttp_get_http_minor(p);
     if (r.version_major != 1) return s.refuse(505, "HTTP Version Not Supported");
     if (r.target.empty()) return s.refuse(400, "Bad Request: empty target");
-    std::size_t hosts = r.headers.count("Host");
+    std::size_t hosts = s.host_fields;
     if (hosts > 1) return s.refuse(400, "Bad Request: more than one Host");
     if (hosts == 0 && r.version_minor >= 1) return s.refuse(400, "Bad Request: missing Host");
     if (s.check_transfer_encoding() != 0) return -1;
@@ -267,7 +288,7 @@ struct HttpServerCodec::State {
     if (s.options.max_requests_per_connection != 0 && s.requests >= s.options.max_requests_per_connection) {
       r.keep_alive = false;
     }
-    if (auto expect = r.headers.get("Expect"); expect && r.version_minor >= 1) {
+    if (auto expect = s.seen_expect ? r.headers.get("Expect") : std::nullopt; expect && r.version_minor >= 1) {
       if (!iequals(trim(*expect), "100-continue")) return s.refuse(417, "Expectation Failed");
       if (s.options.continue_check) {
         int status = s.options.continue_check(r);
@@ -524,8 +545,14 @@ struct HttpServerCodec::State {
 
   // ---- responses ----
 
-  void write_head(const HttpResponse& response, const InFlight& info, std::size_t content_length, bool chunked) {
-    Buffer head(160 + options.server_name.size() + response.headers.text_bytes() + 4 * response.headers.size());
+  // A body this small is copied in after the head: one buffer and one iovec
+  // instead of two costs less than the copy.
+  static constexpr std::size_t kInlineBodyBytes = 1024;
+
+  Buffer make_head(const HttpResponse& response, const InFlight& info, std::size_t content_length, bool chunked,
+                   std::size_t extra_room = 0) {
+    Buffer head(160 + options.server_name.size() + response.headers.text_bytes() + 4 * response.headers.size() +
+                extra_room);
     head.append("HTTP/1.1 ");
     append_number(head, static_cast<std::uint64_t>(response.status));
     head.append(" ");
@@ -565,7 +592,7 @@ struct HttpServerCodec::State {
       head.append("\r\n");
     }
     head.append("\r\n");
-    ctx->write(head);
+    return head;
   }
 
   void write(HttpOutbound& out) {
@@ -575,8 +602,13 @@ struct HttpServerCodec::State {
       case HttpOutbound::Kind::response: {
         HttpResponse& r = *out.response;
         bool body_allowed = !has_no_body(r.status);
-        write_head(r, info, body_allowed ? r.body.readable_bytes() : 0, false);
-        if (!info.head && body_allowed && !r.body.empty()) ctx->write(r.body);
+        std::size_t body_bytes = r.body.readable_bytes();
+        bool send_body = !info.head && body_allowed && body_bytes != 0;
+        bool inline_body = send_body && body_bytes <= kInlineBodyBytes;
+        Buffer head = make_head(r, info, body_allowed ? body_bytes : 0, false, inline_body ? body_bytes : 0);
+        if (inline_body) head.append(r.body.view());
+        ctx->write(head);
+        if (send_body && !inline_body) ctx->write(r.body);
         finish_response();
         break;
       }
@@ -585,7 +617,8 @@ struct HttpServerCodec::State {
         // HTTP/1.0 has no chunked encoding: the body ends when the connection does.
         info.chunked = !info.http10;
         if (info.http10) info.keep_alive = false;
-        write_head(*out.response, info, SIZE_MAX, info.chunked);
+        Buffer head = make_head(*out.response, info, SIZE_MAX, info.chunked);
+        ctx->write(head);
         break;
       }
       case HttpOutbound::Kind::stream_chunk: {

@@ -68,7 +68,25 @@ Router& Router::add(std::string_view method, std::string_view pattern, std::shar
                     RouteOptions options) {
   if (!handler) throw std::invalid_argument("Router: null handler for " + std::string(pattern));
   routes_.push_back(Route{std::string(method), parse_pattern(pattern), std::move(handler), options});
+  const Route& added = routes_.back();
+  bool literal = std::all_of(added.segments.begin(), added.segments.end(),
+                             [](const Segment& s) { return s.kind == Segment::Kind::literal; });
+  if (literal) {
+    std::string path;
+    for (const Segment& s : added.segments) path += "/" + s.text;
+    if (path.empty()) path = "/";
+    exact_[path].push_back(routes_.size() - 1);
+  }
   return *this;
+}
+
+const Router::Route* Router::exact(std::string_view method, std::string_view path) const noexcept {
+  auto it = exact_.find(path);
+  if (it == exact_.end()) return nullptr;
+  for (std::size_t index : it->second) {
+    if (routes_[index].method == method) return &routes_[index];
+  }
+  return nullptr;
 }
 
 bool Router::matches(const Route& route, const Parts& parts) noexcept {
@@ -156,6 +174,7 @@ int Router::check(const HttpRequest& request) const {
   // Must agree with handle(): "OPTIONS *" and OPTIONS on a known path are
   // answered by the router itself (204 with Allow), so they are taken.
   if (request.target == "*") return request.method == "OPTIONS" ? 0 : 400;
+  if (exact(request.method, request.path()) != nullptr) return 0;
   std::string allow;
   if (best(request.method, split_path(request.path()), &allow) != nullptr) return 0;
   if (allow.empty()) return 404;
@@ -163,7 +182,8 @@ int Router::check(const HttpRequest& request) const {
 }
 
 bool Router::streams_body(const HttpRequest& request) const {
-  const Route* route = best(request.method, split_path(request.path()), nullptr);
+  const Route* route = exact(request.method, request.path());
+  if (route == nullptr) route = best(request.method, split_path(request.path()), nullptr);
   return route != nullptr && route->options.stream_body;
 }
 
@@ -181,8 +201,13 @@ void Router::handle(HttpRequest& request, ResponseWriter response) {
     response.send(HttpResponse(204).header("Allow", allow));
     return;
   }
+  std::string_view path = request.path();
+  if (const Route* literal = exact(request.method, path)) {
+    literal->handler->handle(request, std::move(response));
+    return;
+  }
   std::string allow;
-  const Parts& parts = split_path(request.path());
+  const Parts& parts = split_path(path);
   const Route* route = best(request.method, parts, &allow);
   if (route != nullptr) {
     fill_params(*route, parts, request.params);

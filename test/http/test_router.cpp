@@ -392,3 +392,26 @@ TEST_CASE("router: invalid patterns and null handlers are refused", "[router]") 
   CHECK(router.check(request_for("GET", "/users/1")) == 404);
   CHECK(router.check(request_for("GET", "/files/x")) == 0);
 }
+
+TEST_CASE("router: a literal route is found the same way however the path is spelled", "[router]") {
+  // Literal routes are looked up by their exact spelling first; every other
+  // spelling of the same path goes through the segment matcher, and both
+  // must agree.
+  auto router = std::make_shared<Router>();
+  router->get("/a/:x", tagged("param"));
+  router->get("/a/b", tagged("first"));
+  router->get("/a/b", tagged("second"));  // same pattern again: the first added wins
+  router->get("/", tagged("root"));
+  router->post("/a/b", tagged("post"));
+  RouterHarness h(router);
+  CHECK(h.one("/a/b").body == "first");
+  CHECK(h.one("/a/b/").body == "first");
+  CHECK(h.one("//a//b").body == "first");
+  CHECK(h.one("/a/b?q=1").body == "first");
+  CHECK(h.one("/a/c").body == "param x=c");
+  CHECK(h.one("/").body == "root");
+  CHECK(h.one("/a/b", "POST").body == "post");
+  auto head = h.one("/a/b", "HEAD");  // no literal HEAD route: GET stands in
+  CHECK(head.status == 200);
+  CHECK(h.one("/a/b", "DELETE").status == 405);
+}
