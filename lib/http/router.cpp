@@ -72,9 +72,11 @@ Router& Router::add(std::string_view method, std::string_view pattern, std::shar
   bool literal = std::all_of(added.segments.begin(), added.segments.end(),
                              [](const Segment& s) { return s.kind == Segment::Kind::literal; });
   if (literal) {
-    std::string path;
-    for (const Segment& s : added.segments) path += "/" + s.text;
-    if (path.empty()) path = "/";
+    std::string path(added.segments.empty() ? 1 : 0, '/');
+    for (const Segment& s : added.segments) {
+      path.push_back('/');
+      path.append(s.text);
+    }
     exact_[path].push_back(routes_.size() - 1);
   }
   return *this;
