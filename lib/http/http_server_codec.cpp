@@ -57,13 +57,6 @@ std::string_view http_date() {
   return text;
 }
 
-// Decimal digits without printf: this runs for every response.
-void append_number(Buffer& out, std::uint64_t value) {
-  char digits[20];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
-  out.append(digits, static_cast<std::size_t>(end - digits));
-}
-
 bool has_no_body(int status) noexcept { return (status >= 100 && status < 200) || status == 204 || status == 304; }
 
 }  // namespace
@@ -551,34 +544,48 @@ struct HttpServerCodec::State {
 
   Buffer make_head(const HttpResponse& response, const InFlight& info, std::size_t content_length, bool chunked,
                    std::size_t extra_room = 0) {
-    Buffer head(160 + options.server_name.size() + response.headers.text_bytes() + 4 * response.headers.size() +
-                extra_room);
-    head.append("HTTP/1.1 ");
-    append_number(head, static_cast<std::uint64_t>(response.status));
-    head.append(" ");
-    head.append(reason_phrase(response.status));
-    head.append("\r\n");
+    std::string_view reason = reason_phrase(response.status);
+    std::string_view date = http_date();
+    // The head's size is bounded before a byte is written, so the writes
+    // below go to reserved room with no check each: 64 covers the status
+    // line's and the fixed fields' punctuation, 40 the framing field, 24
+    // the Connection field.
+    Buffer head(64 + reason.size() + options.server_name.size() + date.size() + 40 + 24 +
+                response.headers.text_bytes() + 4 * response.headers.size() + extra_room);
+    char* const start = head.begin_write();
+    char* p = start;
+    auto put = [&p](std::string_view text) {
+      std::memcpy(p, text.data(), text.size());
+      p += text.size();
+    };
+    auto put_number = [&p](std::uint64_t value) { p = std::to_chars(p, p + 20, value).ptr; };
+
+    put("HTTP/1.1 ");
+    put_number(static_cast<std::uint64_t>(response.status));
+    put(" ");
+    put(reason);
+    put("\r\n");
     if (!options.server_name.empty() && !response.headers.contains("Server")) {
-      head.append("Server: ");
-      head.append(options.server_name);
-      head.append("\r\n");
+      put("Server: ");
+      put(options.server_name);
+      put("\r\n");
     }
-    head.append("Date: ");
-    head.append(http_date());
-    head.append("\r\n");
+    put("Date: ");
+    put(date);
+    put("\r\n");
     if (!has_no_body(response.status)) {
       if (chunked) {
-        head.append("Transfer-Encoding: chunked\r\n");
+        put("Transfer-Encoding: chunked\r\n");
       } else if (!(info.http10 && content_length == SIZE_MAX)) {
-        head.append("Content-Length: ");
-        append_number(head, content_length);
-        head.append("\r\n");
+        put("Content-Length: ");
+        put_number(content_length);
+        put("\r\n");
       }
     }
     if (!info.keep_alive) {
-      head.append("Connection: close\r\n");
+      put("Connection: close\r\n");
     } else if (info.http10) {
-      head.append("Connection: keep-alive\r\n");
+      put("Connection: keep-alive\r\n");
     }
     for (const auto& [name, value] : response.headers) {
       // Framing and connection management are the codec's.
@@ -586,12 +593,13 @@ struct HttpServerCodec::State {
           iequals(name, "Date")) {
         continue;
       }
-      head.append(name);
-      head.append(": ");
-      head.append(value);
-      head.append("\r\n");
+      put(name);
+      put(": ");
+      put(value);
+      put("\r\n");
     }
-    head.append("\r\n");
+    put("\r\n");
+    head.has_written(static_cast<std::size_t>(p - start));
     return head;
   }
 

@@ -16,6 +16,11 @@ void on_connection(const std::shared_ptr<detail::Exchange>& ex, Fn&& fn) {
 
 void ResponseWriter::send(HttpResponse response) const {
   if (exchange_->answered.exchange(true, std::memory_order_acq_rel)) return;
+  if (exchange_->loop->is_in_loop_thread()) {
+    // The usual case, a handler answering at once: no closure, one move less.
+    if (auto connection = exchange_->connection.lock()) connection->complete(*exchange_, std::move(response));
+    return;
+  }
   on_connection(exchange_, [r = std::move(response)](detail::HttpConnection& c, detail::Exchange& ex) mutable {
     c.complete(ex, std::move(r));
   });
