@@ -81,6 +81,10 @@ void Channel::outbound_enqueue(MessageRef message) {
   Buffer& bytes = *static_cast<Buffer*>(message.object);
   std::size_t n = bytes.readable_bytes();
   if (n == 0) return;
+  if (n <= kCoalesceMaxBytes && outbound_.size() > flushed_count_ && coalesce(outbound_.back(), bytes)) {
+    add_pending(n);
+    return;
+  }
   if (bytes.owns_storage()) {
     outbound_.push_back(std::move(bytes));
   } else {
@@ -89,6 +93,27 @@ void Channel::outbound_enqueue(MessageRef message) {
     bytes.retrieve_all();
   }
   add_pending(n);
+}
+
+bool Channel::coalesce(Buffer& tail, Buffer& bytes) {
+  // Small writes join the unflushed buffer at the tail: a pipelined batch of
+  // answers leaves as one block and one iovec instead of one each, and
+  // copying a few hundred bytes costs less than queueing, writing and
+  // recycling another buffer. A tail that is full moves once into a block
+  // big enough for the rest of the batch.
+  std::size_t n = bytes.readable_bytes();
+  if (!tail.owns_storage()) return false;
+  if (tail.writable_bytes() < n) {
+    // Sized so that the block, prependable room included, is the pool's 16 KiB class.
+    std::size_t room = kCoalesceBlockBytes - Buffer::kCheapPrepend;
+    if (tail.readable_bytes() + n > room) return false;
+    Buffer bigger(room);
+    bigger.append(tail.view());
+    tail = std::move(bigger);
+  }
+  tail.append(bytes.view());
+  bytes.release();
+  return true;
 }
 
 void Channel::outbound_other(MessageRef message) {

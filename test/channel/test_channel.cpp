@@ -137,6 +137,30 @@ TEST_CASE("above the high watermark the channel becomes unwritable and stops rea
   CHECK(t.ch.read_outbound_bytes() == std::string(60, 'a') + std::string(41, 'b') + std::string(500, 'c'));
 }
 
+TEST_CASE("small writes coalesce into the unflushed tail without reordering bytes", "[channel]") {
+  // Small buffers join the last unflushed one (a pipelined batch of answers
+  // leaves as one block); flushed bytes, a big write in between, and a peer
+  // that stops reading must not change what arrives, or in what order.
+  CountedChannel t;
+  Channel& c = t.ch.channel();
+  t.ch.set_peer_reading(false);
+  std::string expected;
+  auto put = [&](std::string piece) {
+    expected += piece;
+    c.write(std::move(piece));
+  };
+  for (int round = 0; round < 40; ++round) {
+    for (int i = 0; i < 30; ++i) put("r" + std::to_string(round) + "-" + std::to_string(i) + std::string(i * 7, 'x') + ";");
+    if (round % 7 == 3) put(std::string(5000, static_cast<char>('A' + round % 26)));  // too big to coalesce
+    if (round % 2 == 0) c.flush();
+  }
+  c.flush();
+  CHECK(c.pending_outbound_bytes() == expected.size());
+  t.ch.set_peer_reading(true);
+  CHECK(c.pending_outbound_bytes() == 0);
+  CHECK(t.ch.read_outbound_bytes() == expected);
+}
+
 TEST_CASE("the default high watermark is 64 KiB", "[channel]") {
   CountedChannel t;
   Channel& c = t.ch.channel();

@@ -162,6 +162,10 @@ class Channel : public std::enable_shared_from_this<Channel> {
   bool shutdown_requested() const noexcept { return shutdown_requested_; }
   void update_reading();
 
+  static constexpr std::size_t kCoalesceMaxBytes = 1024;
+  static constexpr std::size_t kCoalesceBlockBytes = 16 * 1024;
+  bool coalesce(Buffer& tail, Buffer& bytes);
+
   Fifo<Buffer> outbound_;           // oldest first; only owned buffers
   std::size_t flushed_count_ = 0;   // how many of outbound_'s front buffers were flushed
   SocketAddress local_address_;
