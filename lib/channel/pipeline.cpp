@@ -113,17 +113,27 @@ void HandlerContext::close() {
 
 // ---- Pipeline ----
 
+namespace {
+// Head and tail keep no state: one instance serves every pipeline, which
+// saves two allocations per connection.
+template <class H>
+const std::shared_ptr<HandlerBase>& shared_stateless() {
+  static const std::shared_ptr<HandlerBase> instance = std::make_shared<H>();
+  return instance;
+}
+}  // namespace
+
 Pipeline::Pipeline(Channel& channel)
     : channel_(&channel),
-      head_(new HandlerContext(*this, "head", std::make_shared<HeadHandler>())),
-      tail_(new HandlerContext(*this, "tail", std::make_shared<TailHandler>())) {
-  head_->next_ = tail_.get();
-  tail_->prev_ = head_.get();
+      head_(*this, "head", shared_stateless<HeadHandler>()),
+      tail_(*this, "tail", shared_stateless<TailHandler>()) {
+  head_.next_ = &tail_;
+  tail_.prev_ = &head_;
 }
 
 Pipeline::~Pipeline() {
-  HandlerContext* c = head_->next_;
-  while (c != tail_.get()) {
+  HandlerContext* c = head_.next_;
+  while (c != &tail_) {
     HandlerContext* next = c->next_;
     delete c;
     c = next;
@@ -131,7 +141,7 @@ Pipeline::~Pipeline() {
 }
 
 HandlerContext* Pipeline::find(std::string_view name) const noexcept {
-  for (HandlerContext* c = head_->next_; c != tail_.get(); c = c->next_) {
+  for (HandlerContext* c = head_.next_; c != &tail_; c = c->next_) {
     if (c->name_ == name) return c;
   }
   return nullptr;
@@ -171,11 +181,11 @@ void Pipeline::unlink(HandlerContext* ctx) {
 }
 
 Pipeline& Pipeline::add_last(std::string name, std::shared_ptr<HandlerBase> handler) {
-  link_after(tail_->prev_, std::move(name), std::move(handler));
+  link_after(tail_.prev_, std::move(name), std::move(handler));
   return *this;
 }
 Pipeline& Pipeline::add_first(std::string name, std::shared_ptr<HandlerBase> handler) {
-  link_after(head_.get(), std::move(name), std::move(handler));
+  link_after(&head_, std::move(name), std::move(handler));
   return *this;
 }
 Pipeline& Pipeline::add_before(std::string_view base, std::string name, std::shared_ptr<HandlerBase> handler) {
@@ -251,7 +261,7 @@ HandlerContext* Pipeline::context(std::string_view name) const noexcept { return
 
 std::vector<std::string> Pipeline::names() const {
   std::vector<std::string> out;
-  for (HandlerContext* c = head_->next_; c != tail_.get(); c = c->next_) out.push_back(c->name_);
+  for (HandlerContext* c = head_.next_; c != &tail_; c = c->next_) out.push_back(c->name_);
   return out;
 }
 
@@ -260,7 +270,7 @@ void Pipeline::validate() const {
   // one before it produces.
   const std::type_info* current = channel_->accepts_any_message() ? nullptr : &typeid(Buffer);
   std::string from = "the socket";
-  for (HandlerContext* c = head_->next_; c != tail_.get(); c = c->next_) {
+  for (HandlerContext* c = head_.next_; c != &tail_; c = c->next_) {
     const std::type_info* in = c->handler_->inbound_in();
     if (in == nullptr) continue;
     if (current != nullptr && *current != *in) {
@@ -273,7 +283,7 @@ void Pipeline::validate() const {
   // Outbound: walking from the application towards the socket.
   current = nullptr;
   from = "the application";
-  for (HandlerContext* c = tail_->prev_; c != head_.get(); c = c->prev_) {
+  for (HandlerContext* c = tail_.prev_; c != &head_; c = c->prev_) {
     const std::type_info* in = c->handler_->outbound_in();
     if (in == nullptr) continue;
     if (current != nullptr && *current != *in) {
@@ -289,15 +299,15 @@ void Pipeline::validate() const {
   }
 }
 
-void Pipeline::fire_channel_active() { head_->fire_channel_active(); }
-void Pipeline::fire_channel_inactive() { head_->fire_channel_inactive(); }
-void Pipeline::fire_read(MessageRef message) { head_->fire_read_erased(message); }
-void Pipeline::fire_read_complete() { head_->fire_read_complete(); }
-void Pipeline::fire_writability_changed(bool writable) { head_->fire_writability_changed(writable); }
-void Pipeline::fire_user_event(const UserEvent& event) { head_->fire_user_event(event); }
-void Pipeline::fire_error(const std::exception& error) { head_->fire_error(error); }
-void Pipeline::write(MessageRef message) { tail_->write_erased(message); }
-void Pipeline::flush() { tail_->flush(); }
-void Pipeline::close() { tail_->close(); }
+void Pipeline::fire_channel_active() { head_.fire_channel_active(); }
+void Pipeline::fire_channel_inactive() { head_.fire_channel_inactive(); }
+void Pipeline::fire_read(MessageRef message) { head_.fire_read_erased(message); }
+void Pipeline::fire_read_complete() { head_.fire_read_complete(); }
+void Pipeline::fire_writability_changed(bool writable) { head_.fire_writability_changed(writable); }
+void Pipeline::fire_user_event(const UserEvent& event) { head_.fire_user_event(event); }
+void Pipeline::fire_error(const std::exception& error) { head_.fire_error(error); }
+void Pipeline::write(MessageRef message) { tail_.write_erased(message); }
+void Pipeline::flush() { tail_.flush(); }
+void Pipeline::close() { tail_.close(); }
 
 }  // namespace sluice

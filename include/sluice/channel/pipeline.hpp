@@ -161,8 +161,9 @@ class Pipeline {
   void validate_if_active(HandlerContext* added);
 
   Channel* channel_;
-  std::unique_ptr<HandlerContext> head_;
-  std::unique_ptr<HandlerContext> tail_;
+  // Inside the pipeline, not on the heap: every connection has them.
+  HandlerContext head_;
+  HandlerContext tail_;
 };
 
 }  // namespace sluice
