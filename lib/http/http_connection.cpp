@@ -39,6 +39,9 @@ void Exchange::reset() noexcept {
   body_bytes = 0;
   on_writable = nullptr;
   on_deadline = nullptr;
+  dispatching = false;
+  deadline_noted = false;
+  deadline_ms = 0;
 }
 
 void HttpConnection::dispatch(const std::shared_ptr<Exchange>& exchange) {
@@ -48,11 +51,17 @@ void HttpConnection::dispatch(const std::shared_ptr<Exchange>& exchange) {
     writer.send(HttpResponse::error(request.error_status, request.error_message));
     return;
   }
+  exchange->dispatching = true;
   try {
     Next(&app_->middleware, 0, app_->handler.get())(request, writer);
   } catch (...) {
     answer_current_exception(request, writer);
   }
+  exchange->dispatching = false;
+  if (exchange->deadline_noted && !exchange->answered.load(std::memory_order_acquire) && !exchange->closed) {
+    exchange->loop->schedule_timeout(exchange->deadline, exchange->deadline_ms);
+  }
+  exchange->deadline_noted = false;
 }
 
 void answer_current_exception(const HttpRequest& request, const ResponseWriter& response) noexcept {

@@ -40,6 +40,12 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
   std::function<void()> on_writable;
   std::function<void(const ResponseWriter&)> on_deadline;
   TimerWheel::Entry deadline{&Exchange::deadline_passed, this};
+  // While the application is first called (dispatch), a deadline is only
+  // noted: most requests are answered before dispatch returns, and then
+  // never touch the wheel.
+  bool dispatching = false;
+  bool deadline_noted = false;
+  std::uint64_t deadline_ms = 0;
 
   static void deadline_passed(void* self) {
     auto* ex = static_cast<Exchange*>(self);

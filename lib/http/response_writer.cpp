@@ -47,7 +47,12 @@ void ResponseWriter::after_send(std::function<void(int, std::size_t)> hook) cons
 
 void ResponseWriter::at_deadline(std::uint64_t ms, std::function<void(const ResponseWriter&)> fn) const {
   exchange_->on_deadline = std::move(fn);
-  exchange_->loop->schedule_timeout(exchange_->deadline, ms);
+  if (exchange_->dispatching) {
+    exchange_->deadline_noted = true;  // armed after dispatch, if still unanswered
+    exchange_->deadline_ms = ms;
+  } else {
+    exchange_->loop->schedule_timeout(exchange_->deadline, ms);
+  }
 }
 
 void ChunkedWriter::write(std::string_view bytes) const {
