@@ -52,7 +52,9 @@ void AccessLog::handle(HttpRequest& request, ResponseWriter response, const Next
   HttpRequest* r = &request;  // alive until the answer is complete
   response.after_send([logger, r, start](int status, std::size_t bytes) {
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    logger->info("{} - - [{}] \"{} {} HTTP/{}.{}\" {} {} \"{}\" \"{}\" {:.3f}ms", r->remote_address.host(), clf_time(),
+    // No peer address (a socket-free channel): "-", as for any absent field.
+    std::string host = r->remote_address.empty() ? std::string("-") : r->remote_address.host();
+    logger->info("{} - - [{}] \"{} {} HTTP/{}.{}\" {} {} \"{}\" \"{}\" {:.3f}ms", host, clf_time(),
                  r->method, r->target, r->version_major, r->version_minor, status, bytes,
                  quoted_or_dash(r->headers.get("Referer")), quoted_or_dash(r->headers.get("User-Agent")), ms);
   });

@@ -383,6 +383,14 @@ TEST_CASE("response: reason_phrase", "[http][messages]") {
   CHECK(reason_phrase(422) == "Unprocessable Content");
   CHECK(reason_phrase(431) == "Request Header Fields Too Large");
   CHECK(reason_phrase(500) == "Internal Server Error");
+  // The rest of the IANA registry is named too.
+  CHECK(reason_phrase(103) == "Early Hints");
+  CHECK(reason_phrase(207) == "Multi-Status");
+  CHECK(reason_phrase(300) == "Multiple Choices");
+  CHECK(reason_phrase(421) == "Misdirected Request");
+  CHECK(reason_phrase(451) == "Unavailable For Legal Reasons");
+  CHECK(reason_phrase(511) == "Network Authentication Required");
+  for (int status = 100; status < 600; ++status) CHECK_FALSE(reason_phrase(status).empty());
   CHECK(reason_phrase(501) == "Not Implemented");
   CHECK(reason_phrase(505) == "HTTP Version Not Supported");
   CHECK(reason_phrase(418) == "Unknown");  // "(Unused)" in RFC 9110: no phrase

@@ -408,6 +408,25 @@ TEST_CASE("RequestId: generates, keeps a sane client id, replaces an insane one;
   }
 }
 
+TEST_CASE("AccessLog: a request with no peer address is logged with '-' for the host", "[middleware]") {
+  auto out = std::make_shared<std::ostringstream>();
+  spdlog::drop("access");
+  auto logger = std::make_shared<spdlog::logger>("access", std::make_shared<spdlog::sinks::ostream_sink_mt>(*out));
+  logger->set_pattern("%v");
+  spdlog::register_logger(logger);
+  auto router = std::make_shared<Router>();
+  router->get("/x", [](HttpRequest&, ResponseWriter w) { w.send(HttpResponse::text("x")); });
+  {
+    AppHarness h({std::make_shared<AccessLog>()}, router);  // an EmbeddedChannel: no socket, no peer
+    CHECK(h.one(request("GET", "/x")).status == 200);
+  }
+  logger->flush();
+  spdlog::drop("access");
+  std::string line = out->str();
+  CHECK_THAT(line, Catch::Matchers::StartsWith("- - - ["));
+  CHECK_THAT(line, Catch::Matchers::Contains("\"GET /x HTTP/1.1\" 200 1 \"-\" \"-\""));
+}
+
 // ------------------------------------------------------- RequestTimeout ----
 
 TEST_CASE("RequestTimeout: 503 once the handler is late; its late answer is dropped", "[middleware]") {
