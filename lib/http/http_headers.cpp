@@ -14,15 +14,25 @@ constexpr std::size_t kKeptTextBytes = 8 * 1024;
 constexpr std::size_t kKeptSlots = 64;
 }  // namespace
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
+bool detail::iequals_bytes(const char* a, const char* b, std::size_t n) noexcept {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (a[i] != b[i] && lower(a[i]) != lower(b[i])) return false;
   }
   return true;
 }
 
 void HttpHeaders::add(std::string_view name, std::string_view value) {
+  std::size_t at = text_.size();
+  if (at + name.size() + value.size() <= text_.capacity()) {
+    // The arena stays where it is: even a view of our own bytes lies below
+    // `at`, clear of where the copy goes.
+    char* out = text_.extend_uninitialized(name.size() + value.size());
+    std::memcpy(out, name.data(), name.size());
+    std::memcpy(out + name.size(), value.data(), value.size());
+    slots_.push_back(Slot{static_cast<std::uint32_t>(at), static_cast<std::uint32_t>(name.size()),
+                          static_cast<std::uint32_t>(value.size())});
+    return;
+  }
   if (text_.size() + name.size() + value.size() > UINT32_MAX) throw std::length_error("HttpHeaders: too large");
   // Either may point into our own arena (copying a field): reserve first,
   // then copy from where the bytes are after the arena moved.

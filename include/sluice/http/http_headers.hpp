@@ -11,8 +11,15 @@
 
 namespace sluice {
 
-/// ASCII case-insensitive equality (header names, tokens).
-bool iequals(std::string_view a, std::string_view b) noexcept;
+namespace detail {
+bool iequals_bytes(const char* a, const char* b, std::size_t n) noexcept;
+}
+
+/// ASCII case-insensitive equality (header names, tokens). Inline: most
+/// comparisons end at the lengths.
+inline bool iequals(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && detail::iequals_bytes(a.data(), b.data(), a.size());
+}
 
 /// Header fields in arrival order. Repeated names are kept (get_all returns
 /// each). Names and values live in one byte arena inside the object (spilling
