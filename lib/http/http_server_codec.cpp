@@ -43,17 +43,26 @@ std::string_view trim(std::string_view s) noexcept {
   return s;
 }
 
-// "Mon, 23 Nov 2026 16:00:00 GMT", formatted once a second per thread.
-std::string_view http_date() {
+// "Mon, 23 Nov 2026 16:00:00 GMT", formatted once a second per thread. The
+// wall clock is read only when the loop's own (cached, per-iteration) clock
+// says the next second may have begun, not for every response.
+std::string_view http_date(const EventLoop& loop) {
+  thread_local const EventLoop* cached_loop = nullptr;
+  thread_local std::uint64_t recheck_at = 0;  // on cached_loop's clock
   thread_local std::time_t cached_second = 0;
   thread_local char text[40];
-  std::time_t now = std::time(nullptr);
-  if (now != cached_second) {
-    cached_second = now;
+  std::uint64_t now_ms = loop.now();
+  if (&loop == cached_loop && now_ms < recheck_at) return text;
+  timespec wall{};
+  clock_gettime(CLOCK_REALTIME, &wall);
+  if (wall.tv_sec != cached_second) {
+    cached_second = wall.tv_sec;
     std::tm tm{};
-    gmtime_r(&now, &tm);
+    gmtime_r(&cached_second, &tm);
     std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
   }
+  cached_loop = &loop;
+  recheck_at = now_ms + static_cast<std::uint64_t>(1000 - wall.tv_nsec / 1'000'000);
   return text;
 }
 
@@ -545,7 +554,7 @@ struct HttpServerCodec::State {
   Buffer make_head(const HttpResponse& response, const InFlight& info, std::size_t content_length, bool chunked,
                    std::size_t extra_room = 0) {
     std::string_view reason = reason_phrase(response.status);
-    std::string_view date = http_date();
+    std::string_view date = http_date(ctx->loop());
     // The head's size is bounded before a byte is written, so the writes
     // below go to reserved room with no check each: 64 covers the status
     // line's and the fixed fields' punctuation, 40 the framing field, 24
@@ -560,11 +569,15 @@ struct HttpServerCodec::State {
     };
     auto put_number = [&p](std::uint64_t value) { p = std::to_chars(p, p + 20, value).ptr; };
 
-    put("HTTP/1.1 ");
-    put_number(static_cast<std::uint64_t>(response.status));
-    put(" ");
-    put(reason);
-    put("\r\n");
+    if (response.status == 200) {
+      put("HTTP/1.1 200 OK\r\n");  // a constant: copied without a call
+    } else {
+      put("HTTP/1.1 ");
+      put_number(static_cast<std::uint64_t>(response.status));
+      put(" ");
+      put(reason);
+      put("\r\n");
+    }
     if (!options.server_name.empty() && !response.headers.contains("Server")) {
       put("Server: ");
       put(options.server_name);
