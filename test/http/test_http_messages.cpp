@@ -398,3 +398,74 @@ TEST_CASE("response: reason_phrase", "[http][messages]") {
   CHECK(reason_phrase(0) == "Unknown");
   CHECK(reason_phrase(-1) == "Unknown");
 }
+
+TEST_CASE("headers: random add/set/remove/clear agree with a simple model", "[http][messages]") {
+  // A plain vector of owned strings as the reference; names from a small
+  // set (so set/remove hit), values of every length around the inline
+  // arena's size, and some taken from the headers' own views.
+  std::vector<std::pair<std::string, std::string>> model;
+  HttpHeaders h;
+  std::uint32_t seed = 12345;
+  auto next = [&seed](std::uint32_t n) {
+    seed = seed * 1664525u + 1013904223u;
+    return (seed >> 8) % n;
+  };
+  const char* names[] = {"A", "b", "Content-Type", "X-Long-Header-Name", "host", "HOST"};
+  auto same_name = [](const std::string& a, std::string_view b) { return iequals(a, b); };
+  for (int step = 0; step < 4000; ++step) {
+    std::string name = names[next(6)];
+    std::string value(next(300), static_cast<char>('a' + next(26)));
+    bool from_self = !model.empty() && next(4) == 0;
+    if (from_self) value = model[next(static_cast<std::uint32_t>(model.size()))].second;
+    std::string_view value_view = value;
+    if (from_self) {
+      // Hand over a view of h's own storage, which the call may move.
+      for (std::size_t i = 0; i < h.size(); ++i) {
+        if (h[i].second == value) {
+          value_view = h[i].second;
+          break;
+        }
+      }
+    }
+    switch (next(10)) {
+      case 0:
+      case 1:
+      case 2:
+      case 3:
+      case 4:
+        h.add(name, value_view);
+        model.emplace_back(name, value);
+        break;
+      case 5:
+      case 6:
+        h.set(name, value_view);
+        std::erase_if(model, [&](const auto& f) { return same_name(f.first, name); });
+        model.emplace_back(name, value);
+        break;
+      case 7:
+      case 8: {
+        std::size_t removed = h.remove(name);
+        std::size_t expected = std::erase_if(model, [&](const auto& f) { return same_name(f.first, name); });
+        REQUIRE(removed == expected);
+        break;
+      }
+      default:
+        if (next(20) == 0) {
+          h.clear();
+          model.clear();
+        }
+        break;
+    }
+    REQUIRE(h.size() == model.size());
+    for (std::size_t i = 0; i < model.size(); ++i) {
+      REQUIRE(h[i].first == model[i].first);
+      REQUIRE(h[i].second == model[i].second);
+    }
+    if (step % 500 == 0) {
+      HttpHeaders copy = h;
+      REQUIRE(copy.size() == h.size());
+      HttpHeaders moved = std::move(copy);
+      for (std::size_t i = 0; i < model.size(); ++i) REQUIRE(moved[i].second == model[i].second);
+    }
+  }
+}
