@@ -11,7 +11,7 @@ void HttpConnection::on_request(HandlerContext& ctx, HttpRequestPtr request) {
   exchange->request = std::move(request);
   exchange->loop = &ctx.loop();
   exchange->connection = weak_from_this();
-  exchange->channel = ctx.channel().weak_from_this();
+  if (channel_.expired()) channel_ = ctx.channel().weak_from_this();
   queue_.push_back(exchange);
   dispatch(exchange);
   // Answered at once (the usual case): the last owner is here.
@@ -22,7 +22,6 @@ void Exchange::reset() noexcept {
   Recycler<HttpRequest>::give(request);
   loop = nullptr;
   connection.reset();
-  channel.reset();
   answered.store(false, std::memory_order_relaxed);
   closed.store(false, std::memory_order_relaxed);
   queued_bytes.store(0, std::memory_order_relaxed);
@@ -46,16 +45,15 @@ void Exchange::reset() noexcept {
 
 void HttpConnection::dispatch(const std::shared_ptr<Exchange>& exchange) {
   HttpRequest& request = *exchange->request;
-  ResponseWriter writer(exchange);
   if (request.error_status != 0) {
-    writer.send(HttpResponse::error(request.error_status, request.error_message));
+    ResponseWriter(exchange).send(HttpResponse::error(request.error_status, request.error_message));
     return;
   }
   exchange->dispatching = true;
   try {
-    Next(&app_->middleware, 0, app_->handler.get())(request, writer);
+    Next(&app_->middleware, 0, app_->handler.get())(request, ResponseWriter(exchange));
   } catch (...) {
-    answer_current_exception(request, writer);
+    answer_current_exception(request, ResponseWriter(exchange));
   }
   exchange->dispatching = false;
   if (exchange->deadline_noted && !exchange->answered.load(std::memory_order_acquire) && !exchange->closed) {
@@ -117,7 +115,7 @@ void HttpConnection::stream_end(Exchange& exchange) {
 }
 
 bool HttpConnection::writable(const Exchange& exchange) const noexcept {
-  auto channel = exchange.channel.lock();
+  auto channel = channel_.lock();
   if (!channel || exchange.closed) return false;
   return channel->is_writable() &&
          exchange.queued_bytes.load(std::memory_order_relaxed) < channel->options().write_high_watermark;

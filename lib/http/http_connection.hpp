@@ -23,7 +23,6 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
   HttpRequestPtr request;
   EventLoop* loop = nullptr;
   std::weak_ptr<HttpConnection> connection;
-  std::weak_ptr<Channel> channel;
   std::atomic<bool> answered{false};
   std::atomic<bool> closed{false};             // the connection is gone
   std::atomic<std::size_t> queued_bytes{0};    // streamed bytes waiting behind earlier answers
@@ -92,6 +91,10 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
 
   std::shared_ptr<const HttpApp> app_;
   HandlerContext* ctx_ = nullptr;
+  // Set before the first exchange is handed to the application and never
+  // changed after (the channel outlives its requests), so writers on other
+  // threads may read it.
+  std::weak_ptr<Channel> channel_;
   Fifo<std::shared_ptr<Exchange>> queue_;  // request order
   bool in_read_ = false;        // between a read and its read_complete
   bool wrote_in_read_ = false;  // something waits for read_complete's flush
