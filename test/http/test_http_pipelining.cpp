@@ -21,6 +21,7 @@
 #include "sluice/http/http_server_codec.hpp"
 #include "sluice/http/http_server_handler.hpp"
 #include "sluice/http/router.hpp"
+#include "support/http_harness.hpp"
 #include "support/http_responses.hpp"
 
 using namespace sluice;
@@ -52,41 +53,16 @@ class FlushCounter final : public HandlerBase {
   std::size_t unflushed_ = 0;
 };
 
-ChannelOptions http_channel_options() {
-  ChannelOptions o;
-  o.allow_half_close = true;  // as HttpServer sets it
-  return o;
-}
+using test::http_channel_options;
 
 // FlushCounter + HttpServerCodec + HttpServerHandler on an EmbeddedChannel.
-struct Server {
-  std::shared_ptr<FlushCounter> counter = std::make_shared<FlushCounter>();
-  std::shared_ptr<HttpServerCodec> codec;
-  std::unique_ptr<EmbeddedChannel> ch;
+struct Server : test::HttpHarness {
+  std::shared_ptr<FlushCounter> counter;
 
   explicit Server(std::shared_ptr<HttpHandler> handler, HttpCodecOptions options = {},
-                  ChannelOptions channel_options = http_channel_options()) {
-    auto app = std::make_shared<HttpApp>();
-    app->handler = std::move(handler);
-    codec = std::make_shared<HttpServerCodec>(std::move(options));
-    ch = std::make_unique<EmbeddedChannel>(
-        [&](Channel& c) {
-          c.pipeline()
-              .add_last("flushes", counter)
-              .add_last("codec", codec)
-              .add_last("handler", std::make_shared<HttpServerHandler>(app));
-        },
-        channel_options);
-  }
-
-  std::vector<Response> send(std::string_view bytes, const std::set<std::size_t>& head_replies = {}) {
-    ch->write_inbound(bytes);
-    return parse_responses(ch->read_outbound_bytes(), head_replies);
-  }
-  std::vector<Response> take(const std::set<std::size_t>& head_replies = {}) {
-    return parse_responses(ch->read_outbound_bytes(), head_replies);
-  }
-  Channel& channel() { return ch->channel(); }
+                  ChannelOptions channel_options = http_channel_options(),
+                  std::shared_ptr<FlushCounter> flushes = std::make_shared<FlushCounter>())
+      : HttpHarness(std::move(handler), std::move(options), channel_options, flushes), counter(std::move(flushes)) {}
 };
 
 // Holds the writers of the requests it gets, to answer them later.

@@ -18,6 +18,7 @@
 #include "sluice/http/http_server_codec.hpp"
 #include "sluice/http/http_server_handler.hpp"
 #include "sluice/http/router.hpp"
+#include "support/http_harness.hpp"
 #include "support/http_responses.hpp"
 
 using namespace sluice;
@@ -32,38 +33,8 @@ using test::statuses;
 
 // ---- the pipeline under test ----------------------------------------------
 
-ChannelOptions http_channel_options() {
-  ChannelOptions o;
-  o.allow_half_close = true;  // as HttpServer sets it
-  return o;
-}
-
-// HttpServerCodec + HttpServerHandler on an EmbeddedChannel.
-struct Server {
-  std::shared_ptr<HttpServerCodec> codec;
-  std::unique_ptr<EmbeddedChannel> ch;
-
-  explicit Server(std::shared_ptr<HttpHandler> handler, HttpCodecOptions options = {},
-                  ChannelOptions channel_options = http_channel_options()) {
-    auto app = std::make_shared<HttpApp>();
-    app->handler = std::move(handler);
-    codec = std::make_shared<HttpServerCodec>(std::move(options));
-    ch = std::make_unique<EmbeddedChannel>(
-        [&](Channel& c) {
-          c.pipeline().add_last("codec", codec).add_last("handler", std::make_shared<HttpServerHandler>(app));
-        },
-        channel_options);
-  }
-
-  // One socket read; the responses it produced.
-  std::vector<Response> send(std::string_view bytes, const std::set<std::size_t>& head_replies = {}) {
-    ch->write_inbound(bytes);
-    return parse_responses(ch->read_outbound_bytes(), head_replies);
-  }
-  std::vector<Response> take(const std::set<std::size_t>& head_replies = {}) {
-    return parse_responses(ch->read_outbound_bytes(), head_replies);
-  }
-};
+using test::http_channel_options;
+using Server = test::HttpHarness;
 
 // Answers every request with what it saw, and keeps a copy of each request.
 struct Echo {

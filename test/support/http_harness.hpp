@@ -1,0 +1,55 @@
+#pragma once
+// HttpServerCodec + HttpServerHandler on an EmbeddedChannel: the HTTP stack
+// with no socket, for codec and pipelining tests.
+
+#include <memory>
+#include <set>
+#include <string_view>
+#include <vector>
+
+#include "sluice/channel/embedded_channel.hpp"
+#include "sluice/http/http_server_codec.hpp"
+#include "sluice/http/http_server_handler.hpp"
+#include "support/http_responses.hpp"
+
+namespace sluice::test {
+
+inline ChannelOptions http_channel_options() {
+  ChannelOptions o;
+  o.allow_half_close = true;  // as HttpServer sets it
+  return o;
+}
+
+/// The codec and the handler (with `handler` as the application), and
+/// optionally `head` next to the "socket" (e.g. to watch what is written).
+struct HttpHarness {
+  std::shared_ptr<HttpServerCodec> codec;
+  std::unique_ptr<EmbeddedChannel> ch;
+
+  explicit HttpHarness(std::shared_ptr<HttpHandler> handler, HttpCodecOptions options = {},
+                       ChannelOptions channel_options = http_channel_options(),
+                       std::shared_ptr<HandlerBase> head = nullptr) {
+    auto app = std::make_shared<HttpApp>();
+    app->handler = std::move(handler);
+    codec = std::make_shared<HttpServerCodec>(std::move(options));
+    ch = std::make_unique<EmbeddedChannel>(
+        [&](Channel& c) {
+          if (head) c.pipeline().add_last("head", head);
+          c.pipeline().add_last("codec", codec).add_last("handler", std::make_shared<HttpServerHandler>(app));
+        },
+        channel_options);
+  }
+
+  /// One socket read; the responses it produced.
+  std::vector<Response> send(std::string_view bytes, const std::set<std::size_t>& head_replies = {}) {
+    ch->write_inbound(bytes);
+    return parse_responses(ch->read_outbound_bytes(), head_replies);
+  }
+  /// Responses written since the last look.
+  std::vector<Response> take(const std::set<std::size_t>& head_replies = {}) {
+    return parse_responses(ch->read_outbound_bytes(), head_replies);
+  }
+  Channel& channel() { return ch->channel(); }
+};
+
+}  // namespace sluice::test
