@@ -39,7 +39,6 @@ void Exchange::reset() noexcept {
   on_writable = nullptr;
   on_deadline = nullptr;
   dispatching = false;
-  deadline_noted = false;
   deadline_ms = 0;
 }
 
@@ -56,10 +55,12 @@ void HttpConnection::dispatch(const std::shared_ptr<Exchange>& exchange) {
     answer_current_exception(request, ResponseWriter(exchange));
   }
   exchange->dispatching = false;
-  if (exchange->deadline_noted && !exchange->answered.load(std::memory_order_acquire) && !exchange->closed) {
+  // A deadline asked for during dispatch (on_deadline set, not yet on the
+  // wheel) is armed now, unless the answer already came.
+  if (exchange->on_deadline && !exchange->deadline.is_scheduled() &&
+      !exchange->answered.load(std::memory_order_acquire) && !exchange->closed) {
     exchange->loop->schedule_timeout(exchange->deadline, exchange->deadline_ms);
   }
-  exchange->deadline_noted = false;
 }
 
 void answer_current_exception(const HttpRequest& request, const ResponseWriter& response) noexcept {

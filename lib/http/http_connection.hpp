@@ -43,7 +43,6 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
   // noted: most requests are answered before dispatch returns, and then
   // never touch the wheel.
   bool dispatching = false;
-  bool deadline_noted = false;
   std::uint64_t deadline_ms = 0;
 
   static void deadline_passed(void* self) {

@@ -1,5 +1,6 @@
 #include "sluice/http/http_headers.hpp"
 
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 
@@ -21,31 +22,30 @@ bool detail::iequals_bytes(const char* a, const char* b, std::size_t n) noexcept
   return true;
 }
 
+bool HttpHeaders::views_arena(std::string_view s) const noexcept {
+  auto at = reinterpret_cast<std::uintptr_t>(s.data());
+  auto base = reinterpret_cast<std::uintptr_t>(text_.data());
+  return at >= base && at < base + text_.size();
+}
+
 void HttpHeaders::add(std::string_view name, std::string_view value) {
   std::size_t at = text_.size();
-  if (at + name.size() + value.size() <= text_.capacity()) {
-    // The arena stays where it is: even a view of our own bytes lies below
-    // `at`, clear of where the copy goes.
-    char* out = text_.extend_uninitialized(name.size() + value.size());
-    std::memcpy(out, name.data(), name.size());
-    std::memcpy(out + name.size(), value.data(), value.size());
-    slots_.push_back(Slot{static_cast<std::uint32_t>(at), static_cast<std::uint32_t>(name.size()),
-                          static_cast<std::uint32_t>(value.size())});
-    return;
+  std::size_t n = name.size() + value.size();
+  if (at + n > UINT32_MAX) throw std::length_error("HttpHeaders: too large");
+  // Either may view our own arena (copying a field). Only growing moves the
+  // arena; then note where in it they are first. The copy goes past `at`,
+  // so it never overlaps what it copies.
+  std::size_t name_off = SIZE_MAX;
+  std::size_t value_off = SIZE_MAX;
+  if (at + n > text_.capacity()) {
+    if (views_arena(name)) name_off = static_cast<std::size_t>(name.data() - text_.data());
+    if (views_arena(value)) value_off = static_cast<std::size_t>(value.data() - text_.data());
   }
-  if (text_.size() + name.size() + value.size() > UINT32_MAX) throw std::length_error("HttpHeaders: too large");
-  // Either may point into our own arena (copying a field): reserve first,
-  // then copy from where the bytes are after the arena moved.
-  const char* old_base = text_.data();
-  std::size_t old_size = text_.size();
-  auto inside = [&](std::string_view s) { return s.data() >= old_base && s.data() < old_base + old_size; };
-  std::size_t name_off = inside(name) ? static_cast<std::size_t>(name.data() - old_base) : SIZE_MAX;
-  std::size_t value_off = inside(value) ? static_cast<std::size_t>(value.data() - old_base) : SIZE_MAX;
-  char* out = text_.extend_uninitialized(name.size() + value.size());
+  char* out = text_.extend_uninitialized(n);
   const char* base = text_.data();
-  std::memmove(out, name_off == SIZE_MAX ? name.data() : base + name_off, name.size());
-  std::memmove(out + name.size(), value_off == SIZE_MAX ? value.data() : base + value_off, value.size());
-  slots_.push_back(Slot{static_cast<std::uint32_t>(old_size), static_cast<std::uint32_t>(name.size()),
+  std::memcpy(out, name_off == SIZE_MAX ? name.data() : base + name_off, name.size());
+  std::memcpy(out + name.size(), value_off == SIZE_MAX ? value.data() : base + value_off, value.size());
+  slots_.push_back(Slot{static_cast<std::uint32_t>(at), static_cast<std::uint32_t>(name.size()),
                         static_cast<std::uint32_t>(value.size())});
 }
 
@@ -54,9 +54,7 @@ void HttpHeaders::set(std::string_view name, std::string_view value) {
     add(name, value);
     return;
   }
-  const char* base = text_.data();
-  auto aliases = [&](std::string_view s) { return s.data() >= base && s.data() < base + text_.size(); };
-  if (aliases(name) || aliases(value)) {
+  if (views_arena(name) || views_arena(value)) {
     // remove() rewrites the arena these view: copy them out first.
     HttpHeaders copy;
     copy.add(name, value);

@@ -96,10 +96,6 @@ nlohmann::json HttpRequest::json() const {
   }
 }
 
-}  // namespace sluice
-
-namespace sluice {
-
 namespace {
 // A pooled request keeps up to this much of a string's capacity; a rare large
 // body or target is given back instead of being held by an idle pool.

@@ -1,7 +1,5 @@
 #include "sluice/http/http_server_codec.hpp"
 
-#include "recycler.hpp"
-
 #include <llhttp.h>
 
 #include <charconv>
@@ -15,6 +13,7 @@
 #include "sluice/core/fifo.hpp"
 #include "sluice/core/timer_wheel.hpp"
 #include "sluice/http/http_body_stream.hpp"
+#include "recycler.hpp"
 
 namespace sluice {
 

@@ -172,20 +172,27 @@ const Router::Route* Router::best(std::string_view method, const Parts& parts, s
   return nullptr;
 }
 
+const Router::Route* Router::find(std::string_view method, std::string_view path, std::string* allow,
+                                  const Parts** parts) const {
+  if (parts != nullptr) *parts = nullptr;
+  if (const Route* literal = exact(method, path)) return literal;
+  const Parts& split = split_path(path);
+  if (parts != nullptr) *parts = &split;
+  return best(method, split, allow);
+}
+
 int Router::check(const HttpRequest& request) const {
   // Must agree with handle(): "OPTIONS *" and OPTIONS on a known path are
   // answered by the router itself (204 with Allow), so they are taken.
   if (request.target == "*") return request.method == "OPTIONS" ? 0 : 400;
-  if (exact(request.method, request.path()) != nullptr) return 0;
   std::string allow;
-  if (best(request.method, split_path(request.path()), &allow) != nullptr) return 0;
+  if (find(request.method, request.path(), &allow) != nullptr) return 0;
   if (allow.empty()) return 404;
   return request.method == "OPTIONS" ? 0 : 405;
 }
 
 bool Router::streams_body(const HttpRequest& request) const {
-  const Route* route = exact(request.method, request.path());
-  if (route == nullptr) route = best(request.method, split_path(request.path()), nullptr);
+  const Route* route = find(request.method, request.path(), nullptr);
   return route != nullptr && route->options.stream_body;
 }
 
@@ -203,16 +210,10 @@ void Router::handle(HttpRequest& request, ResponseWriter response) {
     response.send(HttpResponse(204).header("Allow", allow));
     return;
   }
-  std::string_view path = request.path();
-  if (const Route* literal = exact(request.method, path)) {
-    literal->handler->handle(request, std::move(response));
-    return;
-  }
   std::string allow;
-  const Parts& parts = split_path(path);
-  const Route* route = best(request.method, parts, &allow);
-  if (route != nullptr) {
-    fill_params(*route, parts, request.params);
+  const Parts* parts = nullptr;
+  if (const Route* route = find(request.method, request.path(), &allow, &parts)) {
+    if (parts != nullptr) fill_params(*route, *parts, request.params);
     route->handler->handle(request, std::move(response));
     return;
   }

@@ -79,6 +79,9 @@ class HttpHeaders {
   std::size_t text_bytes() const noexcept { return text_.size(); }
 
  private:
+  // Whether `s` points into text_ (a view of one of our own fields).
+  bool views_arena(std::string_view s) const noexcept;
+
   // A field is its name followed by its value in text_.
   struct Slot {
     std::uint32_t name_at;

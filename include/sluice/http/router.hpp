@@ -71,6 +71,11 @@ class Router final : public HttpHandler {
   /// The route for this method and path, or nullptr; `allow` (when not null)
   /// gets the methods the path has, but only when no route was found.
   const Route* best(std::string_view method, const Parts& parts, std::string* allow) const;
+  /// The route for `method` on `path`: a literal route by its exact
+  /// spelling, else the most specific match (then *parts is the split path,
+  /// for fill_params). With `allow`, a miss lists the path's methods there.
+  const Route* find(std::string_view method, std::string_view path, std::string* allow,
+                    const Parts** parts = nullptr) const;
   /// The route whose pattern is all literals and spelled exactly `path`
   /// (such a route is the most specific one there is), or nullptr.
   const Route* exact(std::string_view method, std::string_view path) const noexcept;
