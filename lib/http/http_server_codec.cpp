@@ -7,6 +7,7 @@
 #include <cstring>
 #include <ctime>
 #include <deque>
+#include <utility>
 
 #include "sluice/channel/channel.hpp"
 #include "sluice/core/log.hpp"
@@ -69,11 +70,29 @@ bool has_no_body(int status) noexcept { return (status >= 100 && status < 200) |
 
 }  // namespace
 
-struct HttpServerCodec::State {
-  enum class Timer { none, header, body, idle };
+// Marks a codec entry point (a pipeline event, a timer, a posted task) on
+// the stack. Entry points nest (a handler answers from inside read), and the
+// state is given back only when the outermost one returns: no frame below
+// may be using it then.
+class HttpServerCodec::Entered {
+ public:
+  explicit Entered(HttpServerCodec& codec) noexcept : codec_(codec) { ++codec_.depth_; }
+  ~Entered() {
+    if (--codec_.depth_ == 0) codec_.release_state_if_idle();
+  }
+  Entered(const Entered&) = delete;
+  Entered& operator=(const Entered&) = delete;
 
-  HttpServerCodec* owner;
-  const HttpCodecOptions& options;
+ private:
+  HttpServerCodec& codec_;
+};
+
+struct HttpServerCodec::State {
+  using Timer = HttpServerCodec::Timer;
+
+  // Set each time the state is taken from the pool.
+  HttpServerCodec* owner = nullptr;
+  const HttpCodecOptions* options = nullptr;
   HandlerContext* ctx = nullptr;
   llhttp_t parser{};
 
@@ -99,16 +118,12 @@ struct HttpServerCodec::State {
   bool expect_continue = false;
 
   Fifo<InFlight> in_flight;
-  std::uint64_t requests = 0;
   Buffer held;                 // input not parsed yet: waiting for responses to drain
   bool paused = false;         // too many requests in flight: not parsing, not reading
   bool parsing = false;        // inside parse(): resume from write() waits for it
   bool broken = false;         // stopped parsing after an error: input is dropped
-  bool draining = false;       // graceful shutdown: no new requests
   bool continue_owed = false;  // "100 Continue" waits for earlier responses to leave
 
-  Timer timer_kind = Timer::none;
-  TimerWheel::Entry timer{&State::on_timer, this};
   TimerWheel::Entry linger{&State::on_linger, this};
   TimerWheel::Entry send_timer{&State::on_send_timeout, this};
 
@@ -130,11 +145,61 @@ struct HttpServerCodec::State {
     return table;
   }
 
-  State(HttpServerCodec* o, const HttpCodecOptions& opts) : owner(o), options(opts) {
+  // A state for `codec`: from the thread's pool when it has one.
+  static std::unique_ptr<State> take(HttpServerCodec& codec, HandlerContext* ctx) {
+    std::unique_ptr<State> s = Pool::take();
+    if (!s) s = std::make_unique<State>();
+    s->owner = &codec;
+    s->options = codec.options_.get();
+    s->ctx = ctx;
     // llhttp_init takes a non-const pointer but only reads the settings.
-    llhttp_init(&parser, HTTP_REQUEST, const_cast<llhttp_settings_t*>(&settings()));
-    parser.data = this;
+    llhttp_init(&s->parser, HTTP_REQUEST, const_cast<llhttp_settings_t*>(&settings()));
+    s->parser.data = s.get();
+    return s;
   }
+
+  // Nothing of a request is left: no answer owed, no input waiting, no
+  // timer of its own running. Then the state may go back to the pool.
+  bool idle() const noexcept {
+    return in_flight.empty() && !in_message && held.empty() && !paused && !broken && !parsing && !body_stream &&
+           !current && !completed && !head_ready && !continue_owed && !linger.is_scheduled() &&
+           !send_timer.is_scheduled();
+  }
+
+  // Back to what take() expects, keeping the scratch strings' and the
+  // in-flight queue's capacity (within reason), then into the pool.
+  static void give(std::unique_ptr<State>& s) noexcept {
+    if (!Pool::open()) {
+      s.reset();
+      return;
+    }
+    s->linger.cancel();
+    s->send_timer.cancel();
+    if (s->body_stream) s->end_body_stream(499);
+    s->current.reset();
+    s->completed.reset();
+    s->head_ready.reset();
+    s->body_stopped = false;
+    for (std::string* text : {&s->field, &s->value, &s->error_message}) {
+      text->clear();
+      if (text->capacity() > kMaxKeptScratch) text->shrink_to_fit();
+    }
+    s->in_message = s->in_trailers = s->expect_continue = false;
+    s->error_status = 0;
+    s->in_flight.clear();
+    s->held.release();
+    s->paused = s->parsing = s->broken = s->continue_owed = false;
+    s->alive.reset();  // a posted resume() for the old owner finds its token expired
+    s->owner = nullptr;
+    s->options = nullptr;
+    s->ctx = nullptr;
+    Pool::put(s);
+  }
+
+  // The pool holds states of finished requests for the next ones on this
+  // thread; bounded so a burst leaves no lasting footprint.
+  using Pool = detail::FreeList<std::unique_ptr<State>, 64>;
+  static constexpr std::size_t kMaxKeptScratch = 1024;
 
   static State& of(llhttp_t* p) { return *static_cast<State*>(p->data); }
 
@@ -149,7 +214,7 @@ struct HttpServerCodec::State {
   static int on_message_begin(llhttp_t* p) {
     State& s = of(p);
     s.current = detail::Recycler<HttpRequest>::take();
-    s.current->sequence = s.requests++;
+    s.current->sequence = s.owner->requests_++;
     s.current->remote_address = s.ctx->channel().remote_address();
     s.field.clear();
     s.value.clear();
@@ -160,21 +225,21 @@ struct HttpServerCodec::State {
     s.in_message = true;
     s.in_trailers = false;
     s.expect_continue = false;
-    if (s.timer_kind != Timer::header) s.arm(Timer::header, s.options.header_timeout_ms);
+    if (s.owner->timer_kind_ != Timer::header) s.owner->arm(Timer::header, s.options->header_timeout_ms);
     return 0;
   }
 
   static int on_url(llhttp_t* p, const char* at, std::size_t len) {
     State& s = of(p);
     s.header_bytes += len;
-    if (s.current->target.size() + len > s.options.max_target_bytes) return s.refuse(414, "URI Too Long");
+    if (s.current->target.size() + len > s.options->max_target_bytes) return s.refuse(414, "URI Too Long");
     s.current->target.append(at, len);
     return 0;
   }
 
   int count_header_bytes(std::size_t len) {
     header_bytes += len;
-    if (header_bytes > options.max_header_bytes) return refuse(431, "Request Header Fields Too Large");
+    if (header_bytes > options->max_header_bytes) return refuse(431, "Request Header Fields Too Large");
     return 0;
   }
 
@@ -197,7 +262,7 @@ struct HttpServerCodec::State {
     // preceded by a '\n' and whitespace only.
     const char* q = at;
     while (q > s.input_begin && (q[-1] == ' ' || q[-1] == '\t')) --q;
-    bool folded = q > s.input_begin ? q[-1] == '\n' : s.input_follows_line_start;
+    bool folded = q > s.input_begin ? q[-1] == '\n' : s.owner->input_follows_line_start_;
     if (folded) return s.refuse(400, "Bad Request: obs-fold in a header value");
     s.value.append(at, len);
     return 0;
@@ -205,7 +270,7 @@ struct HttpServerCodec::State {
 
   static int on_header_value_complete(llhttp_t* p) {
     State& s = of(p);
-    if (++s.header_count > s.options.max_headers) return s.refuse(431, "Request Header Fields Too Large");
+    if (++s.header_count > s.options->max_headers) return s.refuse(431, "Request Header Fields Too Large");
     // llhttp strict mode refuses bare CR and LF; NUL is ours to catch.
     if (s.value.find('\0') != std::string::npos) return s.refuse(400, "Bad Request: NUL in a header value");
     // Trailing whitespace is not part of a field value (RFC 9110 5.5);
@@ -281,18 +346,18 @@ struct HttpServerCodec::State {
     if (hosts == 0 && r.version_minor >= 1) return s.refuse(400, "Bad Request: missing Host");
     if (s.check_transfer_encoding() != 0) return -1;
     bool has_body = (p->flags & F_CHUNKED) != 0 || ((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length != 0);
-    bool streamed = has_body && s.options.stream_body && s.options.stream_body(r);
-    std::uint64_t max_body = streamed ? s.options.max_streamed_body_bytes : s.options.max_body_bytes;
+    bool streamed = has_body && s.options->stream_body && s.options->stream_body(r);
+    std::uint64_t max_body = streamed ? s.options->max_streamed_body_bytes : s.options->max_body_bytes;
     if ((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length > max_body) return s.refuse(413, "Content Too Large");
     r.keep_alive = llhttp_should_keep_alive(p) != 0;
-    if (s.draining) r.keep_alive = false;
-    if (s.options.max_requests_per_connection != 0 && s.requests >= s.options.max_requests_per_connection) {
+    if (s.owner->draining_) r.keep_alive = false;
+    if (s.options->max_requests_per_connection != 0 && s.owner->requests_ >= s.options->max_requests_per_connection) {
       r.keep_alive = false;
     }
     if (auto expect = s.seen_expect ? r.headers.get("Expect") : std::nullopt; expect && r.version_minor >= 1) {
       if (!iequals(trim(*expect), "100-continue")) return s.refuse(417, "Expectation Failed");
-      if (s.options.continue_check) {
-        int status = s.options.continue_check(r);
+      if (s.options->continue_check) {
+        int status = s.options->continue_check(r);
         if (status != 0) return s.refuse(status, std::string(reason_phrase(status)));
       }
       s.expect_continue = true;
@@ -300,7 +365,7 @@ struct HttpServerCodec::State {
     s.disarm();
     if (has_body) {
       if (s.expect_continue) s.send_continue_when_due();
-      s.arm(Timer::body, s.options.body_timeout_ms);
+      s.arm(Timer::body, s.options->body_timeout_ms);
       if (streamed) {
         s.start_body_stream();
         return HPE_PAUSED;  // hand the head on now, outside llhttp
@@ -314,15 +379,18 @@ struct HttpServerCodec::State {
     current->body_stream = body_stream;
     head_ready = current;
     std::weak_ptr<HttpBodyStream> weak = body_stream;
+    // Cleared by end_body_stream before this state lets go of the stream,
+    // so `this` is valid whenever it runs.
     body_stream->flow = [this, weak](bool stop) {
       auto stream = weak.lock();
       if (!stream || stream != body_stream) return;
+      Entered entered(*owner);
       bool was_stopped = body_stopped;
       body_stopped = stop;
       if (stop) {
-        if (timer_kind == Timer::body) disarm();  // the client is not the slow one
+        if (owner->timer_kind_ == Timer::body) disarm();  // the client is not the slow one
       } else {
-        if (timer_kind == Timer::none && in_message) arm(Timer::body, options.body_timeout_ms);
+        if (owner->timer_kind_ == Timer::none && in_message) arm(Timer::body, options->body_timeout_ms);
         // Only a pause the body caused ends here; the pipelining bound's own
         // pause ends when answers drain (finish_response).
         if (was_stopped && paused && !parsing) resume();
@@ -330,10 +398,18 @@ struct HttpServerCodec::State {
     };
   }
 
+  // Ends the body being streamed (0: complete, else the error status the
+  // handler learns) and lets go of it.
+  void end_body_stream(int status) {
+    auto stream = std::move(body_stream);
+    stream->flow = nullptr;
+    stream->finish(status);
+  }
+
   static int on_body(llhttp_t* p, const char* at, std::size_t len) {
     State& s = of(p);
     if (s.body_stream) {
-      if (s.body_stream->received() + len > s.options.max_streamed_body_bytes) {
+      if (s.body_stream->received() + len > s.options->max_streamed_body_bytes) {
         return s.refuse(413, "Content Too Large");
       }
       s.body_stream->push(std::string_view(at, len));
@@ -343,7 +419,7 @@ struct HttpServerCodec::State {
       }
       return 0;
     }
-    if (s.current->body.size() + len > s.options.max_body_bytes) return s.refuse(413, "Content Too Large");
+    if (s.current->body.size() + len > s.options->max_body_bytes) return s.refuse(413, "Content Too Large");
     s.current->body.append(at, len);
     return 0;
   }
@@ -354,10 +430,9 @@ struct HttpServerCodec::State {
     s.in_message = false;
     if (s.body_stream) {
       // Handed on at its head already: just end its body.
-      auto stream = std::move(s.body_stream);
       s.current.reset();
       s.body_stopped = false;
-      stream->finish(0);
+      s.end_body_stream(0);
       return 0;
     }
     s.completed = std::move(s.current);
@@ -368,57 +443,42 @@ struct HttpServerCodec::State {
 
   // ---- timers ----
 
-  void arm(Timer kind, std::uint64_t ms) {
-    timer_kind = kind;
-    if (ms == 0) {
-      ctx->loop().cancel_timeout(timer);
+  // The connection's one header/body/keep-alive timer is the codec's: it
+  // outlives the state.
+  void arm(Timer kind, std::uint64_t ms) { owner->arm(kind, ms); }
+  void disarm() noexcept { owner->disarm(); }
+
+  // The header or body timer ran out.
+  void timed_out(Timer kind) {
+    if (!in_message && in_flight.empty() && held.empty() && kind == Timer::header && owner->requests_ == 0) {
+      // A connection that never sent a byte: nothing to answer.
+      ctx->close();
       return;
     }
-    ctx->loop().schedule_timeout(timer, ms);
-  }
-  void disarm() {
-    timer_kind = Timer::none;
-    if (ctx != nullptr) ctx->loop().cancel_timeout(timer);
-  }
-
-  static void on_timer(void* self) {
-    State& s = *static_cast<State*>(self);
-    Timer kind = s.timer_kind;
-    s.timer_kind = Timer::none;
-    if (s.ctx == nullptr || !s.ctx->channel().is_active()) return;
-    if (kind == Timer::idle) {
-      s.ctx->close();  // an idle keep-alive connection just goes, as in nginx
-    } else if (kind == Timer::header || kind == Timer::body) {
-      if (!s.in_message && s.in_flight.empty() && s.held.empty() && kind == Timer::header && s.requests == 0) {
-        // A connection that never sent a byte: nothing to answer.
-        s.ctx->close();
-        return;
-      }
-      s.fail(408, "Request Timeout");
-    }
+    fail(408, "Request Timeout");
   }
 
   static void on_send_timeout(void* self) {
     State& s = *static_cast<State*>(self);
-    if (s.ctx == nullptr) return;
+    Entered entered(*s.owner);
     log().debug("channel {}: the client read nothing for {} ms: closing", s.ctx->channel().id(),
-                s.options.send_timeout_ms);
+                s.options->send_timeout_ms);
     s.ctx->channel().close_now();
   }
 
   static void on_linger(void* self) {
     State& s = *static_cast<State*>(self);
-    if (s.ctx != nullptr) s.ctx->channel().close_now();
+    Entered entered(*s.owner);
+    s.ctx->channel().close_now();
   }
 
   void arm_idle_if_idle() {
-    if (in_flight.empty() && !in_message && held.empty() && !broken) arm(Timer::idle, options.keep_alive_timeout_ms);
+    if (in_flight.empty() && !in_message && held.empty() && !broken) arm(Timer::idle, options->keep_alive_timeout_ms);
   }
 
   // ---- parsing ----
 
   const char* input_begin = nullptr;  // start of the bytes being parsed (see on_header_value)
-  bool input_follows_line_start = false;  // the bytes before them end in '\n' and SP/HT only
 
   void parse(const char* data, std::size_t len) {
     if (len == 0) return;
@@ -451,14 +511,14 @@ struct HttpServerCodec::State {
         }
         hand_on(std::move(completed));
         if (!ctx->channel().is_active()) break;
-        if (!completed_keep_alive_ || draining) {
+        if (!completed_keep_alive_ || owner->draining_) {
           broken = true;  // nothing after a closing request is read
           break;
         }
         // Answers not yet sent count too: while the channel is above its high
         // watermark (the peer is not reading), no more requests are taken,
         // so one read of small requests cannot queue answers without bound.
-        if (in_flight.size() >= options.max_pipelined_requests || !ctx->channel().is_writable()) {
+        if (in_flight.size() >= options->max_pipelined_requests || !ctx->channel().is_writable()) {
           hold(data, len, input_end);
         }
         continue;
@@ -470,7 +530,7 @@ struct HttpServerCodec::State {
     }
     const char* q = input_end;
     while (q > input_begin && (q[-1] == ' ' || q[-1] == '\t')) --q;
-    if (q > input_begin) input_follows_line_start = q[-1] == '\n';  // else: all SP/HT, unchanged
+    if (q > input_begin) owner->input_follows_line_start_ = q[-1] == '\n';  // else: all SP/HT, unchanged
     input_begin = nullptr;
     parsing = false;
   }
@@ -518,11 +578,10 @@ struct HttpServerCodec::State {
     if (body_stream) {
       // Its handler already runs: it learns of the failure from the stream
       // and answers; the connection closes after that answer.
-      auto stream = std::move(body_stream);
       current.reset();
       in_message = false;
       if (!in_flight.empty()) in_flight.back().keep_alive = false;
-      stream->finish(status);
+      end_body_stream(status);
       return;
     }
     HttpRequestPtr request = current ? std::move(current) : detail::Recycler<HttpRequest>::take();
@@ -558,7 +617,7 @@ struct HttpServerCodec::State {
     // below go to reserved room with no check each: 64 covers the status
     // line's and the fixed fields' punctuation, 40 the framing field, 24
     // the Connection field.
-    Buffer head(64 + reason.size() + options.server_name.size() + date.size() + 40 + 24 +
+    Buffer head(64 + reason.size() + options->server_name.size() + date.size() + 40 + 24 +
                 response.headers.text_bytes() + 4 * response.headers.size() + extra_room);
     char* const start = head.begin_write();
     char* p = start;
@@ -577,9 +636,9 @@ struct HttpServerCodec::State {
       put(reason);
       put("\r\n");
     }
-    if (!options.server_name.empty() && !response.headers.contains("Server")) {
+    if (!options->server_name.empty() && !response.headers.contains("Server")) {
       put("Server: ");
-      put(options.server_name);
+      put(options->server_name);
       put("\r\n");
     }
     put("Date: ");
@@ -681,7 +740,7 @@ struct HttpServerCodec::State {
       // for a while, so it sees this answer rather than a reset.
       ctx->flush();
       ctx->channel().shutdown_output();
-      ctx->loop().schedule_timeout(linger, options.lingering_close_ms);
+      ctx->loop().schedule_timeout(linger, options->lingering_close_ms);
       return;
     }
     if (!info.keep_alive) {
@@ -692,7 +751,7 @@ struct HttpServerCodec::State {
       continue_owed = false;
       send_continue_when_due();
     }
-    if (draining && in_flight.empty() && !in_message) {
+    if (owner->draining_ && in_flight.empty() && !in_message) {
       ctx->close();
       return;
     }
@@ -701,17 +760,22 @@ struct HttpServerCodec::State {
   }
 
   bool may_resume() const {
-    return paused && !body_stopped && !broken && !parsing && in_flight.size() < options.max_pipelined_requests &&
+    return paused && !body_stopped && !broken && !parsing && in_flight.size() < options->max_pipelined_requests &&
            ctx->channel().is_active() && ctx->channel().is_writable();
   }
 
   // The channel is writable again: take the held requests, on a later turn
   // (we are inside the transport's flush here).
-  std::shared_ptr<char> alive = std::make_shared<char>();
+  // Made when first needed, dropped when the state goes back to the pool:
+  // a posted resume finds it expired once this state is not its codec's.
+  std::shared_ptr<char> alive;
   void resume_when_writable() {
-    if (!paused || ctx == nullptr) return;
+    if (!paused) return;
+    if (!alive) alive = std::make_shared<char>();
     ctx->loop().post([this, token = std::weak_ptr<char>(alive)] {
-      if (!token.expired() && may_resume()) resume();
+      if (token.expired()) return;
+      Entered entered(*owner);
+      if (may_resume()) resume();
     });
   }
 
@@ -742,35 +806,85 @@ struct HttpServerCodec::State {
 HttpServerCodec::HttpServerCodec(HttpCodecOptions options)
     : HttpServerCodec(std::make_shared<const HttpCodecOptions>(std::move(options))) {}
 
-HttpServerCodec::HttpServerCodec(std::shared_ptr<const HttpCodecOptions> options)
-    : options_(std::move(options)), state_(std::make_unique<State>(this, *options_)) {}
+HttpServerCodec::HttpServerCodec(std::shared_ptr<const HttpCodecOptions> options) : options_(std::move(options)) {}
 
-HttpServerCodec::~HttpServerCodec() = default;
+HttpServerCodec::~HttpServerCodec() { drop_state(); }
 
-std::size_t HttpServerCodec::in_flight() const noexcept { return state_->in_flight.size(); }
+HttpServerCodec::State& HttpServerCodec::state() {
+  if (state_ == nullptr) state_ = State::take(*this, ctx_).release();
+  return *state_;
+}
 
-void HttpServerCodec::handler_added(HandlerContext& ctx) { state_->ctx = &ctx; }
+void HttpServerCodec::release_state_if_idle() noexcept {
+  if (state_ != nullptr && (inactive_ || state_->idle())) drop_state();
+}
+
+void HttpServerCodec::drop_state() noexcept {
+  if (state_ == nullptr) return;
+  std::unique_ptr<State> s(std::exchange(state_, nullptr));
+  State::give(s);
+}
+
+void HttpServerCodec::arm(Timer kind, std::uint64_t ms) {
+  timer_kind_ = kind;
+  if (ms == 0) {
+    ctx_->loop().cancel_timeout(timer_);
+    return;
+  }
+  ctx_->loop().schedule_timeout(timer_, ms);
+}
+
+void HttpServerCodec::disarm() noexcept {
+  timer_kind_ = Timer::none;
+  if (ctx_ != nullptr) ctx_->loop().cancel_timeout(timer_);
+}
+
+void HttpServerCodec::on_timer(void* self) {
+  auto& codec = *static_cast<HttpServerCodec*>(self);
+  Entered entered(codec);
+  Timer kind = std::exchange(codec.timer_kind_, Timer::none);
+  if (codec.ctx_ == nullptr || !codec.ctx_->channel().is_active()) return;
+  if (kind == Timer::idle || (kind == Timer::header && codec.state_ == nullptr && codec.requests_ == 0)) {
+    // An idle keep-alive connection just goes, as in nginx; so does one
+    // that never sent a byte (nothing to answer).
+    codec.ctx_->close();
+  } else if (kind == Timer::header || kind == Timer::body) {
+    codec.state().timed_out(kind);
+  }
+}
+
+std::size_t HttpServerCodec::in_flight() const noexcept { return state_ != nullptr ? state_->in_flight.size() : 0; }
+
+void HttpServerCodec::handler_added(HandlerContext& ctx) { ctx_ = &ctx; }
 
 void HttpServerCodec::channel_active(HandlerContext& ctx) {
-  state_->ctx = &ctx;
+  ctx_ = &ctx;
   // A connection must start its first request within the header timeout.
-  state_->arm(State::Timer::header, options_->header_timeout_ms);
+  arm(Timer::header, options_->header_timeout_ms);
   ctx.fire_channel_active();
 }
 
 void HttpServerCodec::channel_inactive(HandlerContext& ctx) {
-  if (auto stream = std::move(state_->body_stream)) stream->finish(499);  // the client went away
-  state_->disarm();
-  ctx.loop().cancel_timeout(state_->linger);
-  ctx.loop().cancel_timeout(state_->send_timer);
-  state_->held.release();
+  inactive_ = true;
+  disarm();
+  // Whatever was under way is over: the state goes back as it is (a body
+  // being streamed learns that the client went away).
+  if (depth_ == 0) {
+    drop_state();
+  } else if (state_ != nullptr) {
+    if (state_->body_stream) state_->end_body_stream(499);
+    ctx.loop().cancel_timeout(state_->linger);
+    ctx.loop().cancel_timeout(state_->send_timer);
+    state_->held.release();
+  }
   ctx.fire_channel_inactive();
 }
 
 void HttpServerCodec::read(HandlerContext& ctx, Buffer& bytes) {
-  State& s = *state_;
-  s.ctx = &ctx;
-  if (s.broken) {
+  Entered entered(*this);
+  ctx_ = &ctx;
+  State& s = state();
+  if (s.broken || inactive_) {
     bytes.retrieve_all();  // lingering close or a closing request: drop
     return;
   }
@@ -779,38 +893,44 @@ void HttpServerCodec::read(HandlerContext& ctx, Buffer& bytes) {
     bytes.retrieve_all();
     return;
   }
-  if (s.timer_kind == State::Timer::idle) s.disarm();
+  if (timer_kind_ == Timer::idle) disarm();
   s.parse(bytes.peek(), bytes.readable_bytes());
   bytes.retrieve_all();
 }
 
 void HttpServerCodec::write(HandlerContext& ctx, HttpOutbound& message) {
-  state_->ctx = &ctx;
-  state_->write(message);
+  Entered entered(*this);
+  ctx_ = &ctx;
+  if (inactive_) return;  // the connection is gone; so is what it owed
+  state().write(message);
 }
 
 void HttpServerCodec::writability_changed(HandlerContext& ctx, bool writable) {
-  state_->ctx = &ctx;
+  Entered entered(*this);
+  ctx_ = &ctx;
   if (writable) {
-    ctx.loop().cancel_timeout(state_->send_timer);
-    state_->resume_when_writable();
+    if (state_ != nullptr) {
+      ctx.loop().cancel_timeout(state_->send_timer);
+      state_->resume_when_writable();
+    }
   } else if (options_->send_timeout_ms != 0) {
     // Held answers and held requests run no other timer: this one bounds
     // how long a client that never reads keeps its connection.
-    ctx.loop().schedule_timeout(state_->send_timer, options_->send_timeout_ms);
+    ctx.loop().schedule_timeout(state().send_timer, options_->send_timeout_ms);
   }
   ctx.fire_writability_changed(writable);
 }
 
 void HttpServerCodec::user_event(HandlerContext& ctx, const UserEvent& event) {
-  State& s = *state_;
-  s.ctx = &ctx;
+  Entered entered(*this);
+  ctx_ = &ctx;
   if (dynamic_cast<const GracefulShutdownEvent*>(&event) != nullptr) {
     // Idle (or half a request): close now. Busy: the last answer says
     // Connection: close, and nothing more is read.
-    s.draining = true;
-    s.input_done();
+    draining_ = true;
+    state().input_done();
   } else if (dynamic_cast<const InputShutdownEvent*>(&event) != nullptr) {
+    State& s = state();
     if (s.in_message && s.in_flight.empty()) {
       s.fail(400, "Bad Request: the request ended early");
     } else {

@@ -1,7 +1,7 @@
 #pragma once
-// Internal: per-thread free lists of shared objects that are reset and
-// reused instead of freed, so a warm loop serves requests without touching
-// the heap.
+// Internal: per-thread free lists of objects that are reset and reused
+// instead of freed, so a warm loop serves requests without touching the
+// heap.
 
 #include <atomic>
 #include <cstddef>
@@ -10,43 +10,43 @@
 
 namespace sluice::detail {
 
-/// T needs reset(): back to a fresh state, keeping what capacity is worth
-/// keeping. An object comes back only when its last owner gives it back
-/// (use_count() == 1 on the giving thread); anything still shared elsewhere
-/// (a handler answering from another thread) is simply let go and freed by
-/// whoever drops it last. Nothing may hold a weak_ptr to a T.
-template <class T, std::size_t kMaxFree = 256>
-class Recycler {
+/// A bounded per-thread stack of spare objects, held by owning pointers `P`
+/// (unique_ptr or shared_ptr). Objects given back after the thread's list
+/// is destroyed (at thread exit) are simply freed.
+template <class P, std::size_t kMaxFree>
+class FreeList {
  public:
-  static std::shared_ptr<T> take() {
-    auto& list = free_list();
-    if (list.empty()) return std::make_shared<T>();
-    std::shared_ptr<T> object = std::move(list.back());
+  /// A spare object, or an empty pointer when there is none.
+  static P take() noexcept {
+    if (list_gone()) return P();
+    auto& list = spares();
+    if (list.empty()) return P();
+    P object = std::move(list.back());
     list.pop_back();
     return object;
   }
 
-  /// Gives `object` back if this is its last owner; either way `object` is
-  /// empty afterwards.
-  static void give(std::shared_ptr<T>& object) noexcept {
+  /// False once the thread's list is destroyed (thread exit).
+  static bool open() noexcept { return !list_gone(); }
+
+  /// Keeps `object` (already reset by the caller) if there is room, else
+  /// frees it; either way `object` is empty afterwards.
+  static void put(P& object) noexcept {
     if (!object) return;
-    if (object.use_count() != 1 || list_gone()) {
+    if (list_gone()) {
       object.reset();
       return;
     }
-    // The other owners released with acq_rel; see their writes before reset().
-    std::atomic_thread_fence(std::memory_order_acquire);
-    auto& list = free_list();
+    auto& list = spares();
     if (list.size() >= kMaxFree || (list.capacity() == list.size() && !grow(list))) {
       object.reset();
       return;
     }
-    object->reset();
     list.push_back(std::move(object));
   }
 
  private:
-  static bool grow(std::vector<std::shared_ptr<T>>& list) noexcept {
+  static bool grow(std::vector<P>& list) noexcept {
     try {
       list.reserve(kMaxFree);
       return true;
@@ -54,19 +54,51 @@ class Recycler {
       return false;
     }
   }
-  struct FreeList : std::vector<std::shared_ptr<T>> {
-    ~FreeList() { list_gone() = true; }
+  struct List : std::vector<P> {
+    ~List() { list_gone() = true; }
   };
-  // Trivially destructible, so still readable after FreeList's destructor
-  // has run at thread exit (an object given back then is just freed).
+  // Trivially destructible, so still readable after List's destructor has
+  // run at thread exit.
   static bool& list_gone() noexcept {
     thread_local bool gone = false;
     return gone;
   }
-  static std::vector<std::shared_ptr<T>>& free_list() {
-    thread_local FreeList list;
+  static std::vector<P>& spares() {
+    thread_local List list;
     return list;
   }
+};
+
+/// Shared objects recycled on the loop thread. T needs reset(): back to a
+/// fresh state, keeping what capacity is worth keeping. An object comes back
+/// only when its last owner gives it back (use_count() == 1 on the giving
+/// thread); anything still shared elsewhere (a handler answering from
+/// another thread) is simply let go and freed by whoever drops it last.
+/// Nothing may hold a weak_ptr to a T.
+template <class T, std::size_t kMaxFree = 256>
+class Recycler {
+ public:
+  static std::shared_ptr<T> take() {
+    std::shared_ptr<T> object = Spares::take();
+    return object ? object : std::make_shared<T>();
+  }
+
+  /// Gives `object` back if this is its last owner; either way `object` is
+  /// empty afterwards.
+  static void give(std::shared_ptr<T>& object) noexcept {
+    if (!object) return;
+    if (object.use_count() != 1 || !Spares::open()) {
+      object.reset();
+      return;
+    }
+    // The other owners released with acq_rel; see their writes before reset().
+    std::atomic_thread_fence(std::memory_order_acquire);
+    object->reset();
+    Spares::put(object);
+  }
+
+ private:
+  using Spares = FreeList<std::shared_ptr<T>, kMaxFree>;
 };
 
 }  // namespace sluice::detail

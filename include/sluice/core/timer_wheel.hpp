@@ -25,6 +25,8 @@ class TimerWheel {
     Entry& operator=(const Entry&) = delete;
 
     bool is_scheduled() const noexcept { return next_ != nullptr; }
+    /// Unschedules it (as TimerWheel::cancel, without the wheel at hand).
+    void cancel() noexcept { unlink(); }
 
    private:
     friend class TimerWheel;

@@ -9,6 +9,7 @@
 
 #include "sluice/channel/pipeline.hpp"
 #include "sluice/core/buffer.hpp"
+#include "sluice/core/timer_wheel.hpp"
 #include "sluice/http/http_request.hpp"
 #include "sluice/http/http_response.hpp"
 
@@ -64,6 +65,12 @@ struct HttpOutbound {
 /// HttpOutbound in request order, adding Date, Server, framing and Connection,
 /// and owns keep-alive, pipelining limits and the connection's timeouts.
 /// One instance per channel; loop thread only.
+///
+/// Between requests a connection holds no parser: the per-request state
+/// (llhttp, field scratch, the in-flight queue) comes from a per-thread pool
+/// when bytes arrive and goes back once every answer has been written and
+/// nothing is buffered, as nginx frees its request pool on keep-alive. An
+/// idle keep-alive connection thus costs this object and its timer only.
 class HttpServerCodec final : public Handler<Buffer, HttpRequestPtr, HttpOutbound, Buffer> {
  public:
   explicit HttpServerCodec(HttpCodecOptions options = {});
@@ -81,13 +88,36 @@ class HttpServerCodec final : public Handler<Buffer, HttpRequestPtr, HttpOutboun
 
   /// Requests handed on and not yet answered.
   std::size_t in_flight() const noexcept;
+  /// Whether per-request state is held now (a request is being read or
+  /// answered, or input waits); false on an idle keep-alive connection.
+  bool holds_request_state() const noexcept { return state_ != nullptr; }
   const HttpCodecOptions& options() const noexcept { return *options_; }
 
-  struct State;  // llhttp and the per-connection bookkeeping (lib/http)
+  struct State;  // llhttp and the per-request bookkeeping (lib/http)
 
  private:
+  class Entered;
+  enum class Timer : std::uint8_t { none, header, body, idle };
+
+  State& state();
+  void release_state_if_idle() noexcept;
+  void drop_state() noexcept;
+  void arm(Timer kind, std::uint64_t ms);
+  void disarm() noexcept;
+  static void on_timer(void* self);
+
   std::shared_ptr<const HttpCodecOptions> options_;
-  std::unique_ptr<State> state_;
+  State* state_ = nullptr;  // from the pool; see the class comment
+  HandlerContext* ctx_ = nullptr;
+  // What outlives a request: the header/body/keep-alive timer, the request
+  // count, and whether a graceful shutdown began.
+  TimerWheel::Entry timer_{&HttpServerCodec::on_timer, this};
+  std::uint64_t requests_ = 0;
+  Timer timer_kind_ = Timer::none;
+  bool draining_ = false;
+  bool inactive_ = false;
+  bool input_follows_line_start_ = false;  // see State::on_header_value
+  int depth_ = 0;  // entry points on the stack: the state goes back only at 0
 };
 
 }  // namespace sluice
