@@ -71,14 +71,14 @@ bool has_no_body(int status) noexcept { return (status >= 100 && status < 200) |
 }  // namespace
 
 // Marks a codec entry point (a pipeline event, a timer, a posted task) on
-// the stack. Entry points nest (a handler answers from inside read), and the
-// state is given back only when the outermost one returns: no frame below
-// may be using it then.
+// the stack. Entry points nest (a handler answers from inside read): when
+// the connection closes under them, the state is given back only as the
+// outermost one returns, when no frame below may be using it.
 class HttpServerCodec::Entered {
  public:
   explicit Entered(HttpServerCodec& codec) noexcept : codec_(codec) { ++codec_.depth_; }
   ~Entered() {
-    if (--codec_.depth_ == 0) codec_.release_state_if_idle();
+    if (--codec_.depth_ == 0 && codec_.inactive_) codec_.drop_state();
   }
   Entered(const Entered&) = delete;
   Entered& operator=(const Entered&) = delete;
@@ -86,6 +86,33 @@ class HttpServerCodec::Entered {
  private:
   HttpServerCodec& codec_;
 };
+
+inline void HttpServerCodec::arm(Timer kind, std::uint64_t ms) {
+  timer_kind_ = kind;
+  if (ms == 0) {
+    ctx_->loop().cancel_timeout(timer_);
+    return;
+  }
+  ctx_->loop().schedule_timeout(timer_, ms);
+}
+
+inline void HttpServerCodec::disarm() noexcept {
+  timer_kind_ = Timer::none;
+  if (ctx_ != nullptr) ctx_->loop().cancel_timeout(timer_);
+}
+
+// Keep-alive: the state is kept for a moment, so a busy connection
+// never pays for giving it back and taking it again, then goes back to
+// the pool; the connection closes when the whole timeout has passed.
+inline void HttpServerCodec::arm_keep_alive() {
+  idle_since_ = ctx_->loop().now();
+  std::uint64_t total = options_->keep_alive_timeout_ms;
+  if (total != 0 && total <= kKeepStateMs) {
+    arm(Timer::idle, total);
+  } else {
+    arm(Timer::keep_alive, kKeepStateMs);
+  }
+}
 
 struct HttpServerCodec::State {
   using Timer = HttpServerCodec::Timer;
@@ -169,10 +196,6 @@ struct HttpServerCodec::State {
   // Back to what take() expects, keeping the scratch strings' and the
   // in-flight queue's capacity (within reason), then into the pool.
   static void give(std::unique_ptr<State>& s) noexcept {
-    if (!Pool::open()) {
-      s.reset();
-      return;
-    }
     s->linger.cancel();
     s->send_timer.cancel();
     if (s->body_stream) s->end_body_stream(499);
@@ -473,7 +496,7 @@ struct HttpServerCodec::State {
   }
 
   void arm_idle_if_idle() {
-    if (in_flight.empty() && !in_message && held.empty() && !broken) arm(Timer::idle, options->keep_alive_timeout_ms);
+    if (in_flight.empty() && !in_message && held.empty() && !broken) owner->arm_keep_alive();
   }
 
   // ---- parsing ----
@@ -810,13 +833,9 @@ HttpServerCodec::HttpServerCodec(std::shared_ptr<const HttpCodecOptions> options
 
 HttpServerCodec::~HttpServerCodec() { drop_state(); }
 
-HttpServerCodec::State& HttpServerCodec::state() {
-  if (state_ == nullptr) state_ = State::take(*this, ctx_).release();
+HttpServerCodec::State& HttpServerCodec::take_state() {
+  state_ = State::take(*this, ctx_).release();
   return *state_;
-}
-
-void HttpServerCodec::release_state_if_idle() noexcept {
-  if (state_ != nullptr && (inactive_ || state_->idle())) drop_state();
 }
 
 void HttpServerCodec::drop_state() noexcept {
@@ -825,25 +844,24 @@ void HttpServerCodec::drop_state() noexcept {
   State::give(s);
 }
 
-void HttpServerCodec::arm(Timer kind, std::uint64_t ms) {
-  timer_kind_ = kind;
-  if (ms == 0) {
-    ctx_->loop().cancel_timeout(timer_);
-    return;
-  }
-  ctx_->loop().schedule_timeout(timer_, ms);
-}
-
-void HttpServerCodec::disarm() noexcept {
-  timer_kind_ = Timer::none;
-  if (ctx_ != nullptr) ctx_->loop().cancel_timeout(timer_);
-}
-
 void HttpServerCodec::on_timer(void* self) {
   auto& codec = *static_cast<HttpServerCodec*>(self);
   Entered entered(codec);
   Timer kind = std::exchange(codec.timer_kind_, Timer::none);
   if (codec.ctx_ == nullptr || !codec.ctx_->channel().is_active()) return;
+  if (kind == Timer::keep_alive) {
+    // Idle for a moment: the state goes back (unless an answer is still
+    // leaving), the rest of the keep-alive timeout runs on.
+    if (codec.state_ != nullptr && codec.state_->idle()) codec.drop_state();
+    std::uint64_t total = codec.options_->keep_alive_timeout_ms;
+    if (total == 0) return;  // no keep-alive timeout
+    std::uint64_t idle_for = codec.ctx_->loop().now() - codec.idle_since_;
+    if (idle_for < total) {
+      codec.arm(Timer::idle, total - idle_for);
+      return;
+    }
+    kind = Timer::idle;  // the timer fired late: the whole timeout has passed
+  }
   if (kind == Timer::idle || (kind == Timer::header && codec.state_ == nullptr && codec.requests_ == 0)) {
     // An idle keep-alive connection just goes, as in nginx; so does one
     // that never sent a byte (nothing to answer).
@@ -893,7 +911,7 @@ void HttpServerCodec::read(HandlerContext& ctx, Buffer& bytes) {
     bytes.retrieve_all();
     return;
   }
-  if (timer_kind_ == Timer::idle) disarm();
+  if (timer_kind_ == Timer::keep_alive || timer_kind_ == Timer::idle) disarm();
   s.parse(bytes.peek(), bytes.readable_bytes());
   bytes.retrieve_all();
 }

@@ -26,23 +26,23 @@ class FreeList {
     return object;
   }
 
-  /// False once the thread's list is destroyed (thread exit).
-  static bool open() noexcept { return !list_gone(); }
+  /// The thread's list if it has room for one more (push_back will not
+  /// throw), else nullptr (full, or destroyed at thread exit).
+  [[gnu::always_inline]] static std::vector<P>* room() noexcept {
+    if (list_gone()) return nullptr;
+    auto& list = spares();
+    if (list.size() >= kMaxFree || (list.capacity() == list.size() && !grow(list))) return nullptr;
+    return &list;
+  }
 
   /// Keeps `object` (already reset by the caller) if there is room, else
   /// frees it; either way `object` is empty afterwards.
   static void put(P& object) noexcept {
-    if (!object) return;
-    if (list_gone()) {
+    if (auto* list = room()) {
+      list->push_back(std::move(object));
+    } else {
       object.reset();
-      return;
     }
-    auto& list = spares();
-    if (list.size() >= kMaxFree || (list.capacity() == list.size() && !grow(list))) {
-      object.reset();
-      return;
-    }
-    list.push_back(std::move(object));
   }
 
  private:
@@ -80,21 +80,26 @@ class Recycler {
  public:
   static std::shared_ptr<T> take() {
     std::shared_ptr<T> object = Spares::take();
-    return object ? object : std::make_shared<T>();
+    if (!object) object = std::make_shared<T>();
+    return object;
   }
 
   /// Gives `object` back if this is its last owner; either way `object` is
   /// empty afterwards.
-  static void give(std::shared_ptr<T>& object) noexcept {
+  // Inlined: it runs once per request, and out of line it costs a
+  // register-saving call frame around a few loads (tools/profile: +40
+  // instructions per request).
+  [[gnu::always_inline]] static void give(std::shared_ptr<T>& object) noexcept {
     if (!object) return;
-    if (object.use_count() != 1 || !Spares::open()) {
+    auto* list = object.use_count() == 1 ? Spares::room() : nullptr;
+    if (list == nullptr) {
       object.reset();
       return;
     }
     // The other owners released with acq_rel; see their writes before reset().
     std::atomic_thread_fence(std::memory_order_acquire);
     object->reset();
-    Spares::put(object);
+    list->push_back(std::move(object));
   }
 
  private:

@@ -66,11 +66,12 @@ struct HttpOutbound {
 /// and owns keep-alive, pipelining limits and the connection's timeouts.
 /// One instance per channel; loop thread only.
 ///
-/// Between requests a connection holds no parser: the per-request state
+/// An idle keep-alive connection holds no parser: the per-request state
 /// (llhttp, field scratch, the in-flight queue) comes from a per-thread pool
-/// when bytes arrive and goes back once every answer has been written and
-/// nothing is buffered, as nginx frees its request pool on keep-alive. An
-/// idle keep-alive connection thus costs this object and its timer only.
+/// when bytes arrive and goes back once the connection has been idle for
+/// about 100 ms (every answer written, nothing buffered), as nginx frees its
+/// request pool on keep-alive. A busy connection keeps it from one request
+/// to the next; an idle one costs this object and its timer only.
 class HttpServerCodec final : public Handler<Buffer, HttpRequestPtr, HttpOutbound, Buffer> {
  public:
   explicit HttpServerCodec(HttpCodecOptions options = {});
@@ -97,12 +98,15 @@ class HttpServerCodec final : public Handler<Buffer, HttpRequestPtr, HttpOutboun
 
  private:
   class Entered;
-  enum class Timer : std::uint8_t { none, header, body, idle };
+  // keep_alive: idle, state still held; idle: idle, state given back.
+  enum class Timer : std::uint8_t { none, header, body, keep_alive, idle };
+  static constexpr std::uint64_t kKeepStateMs = 100;
 
-  State& state();
-  void release_state_if_idle() noexcept;
+  State& state() { return state_ != nullptr ? *state_ : take_state(); }
+  State& take_state();
   void drop_state() noexcept;
   void arm(Timer kind, std::uint64_t ms);
+  void arm_keep_alive();
   void disarm() noexcept;
   static void on_timer(void* self);
 
@@ -113,6 +117,7 @@ class HttpServerCodec final : public Handler<Buffer, HttpRequestPtr, HttpOutboun
   // count, and whether a graceful shutdown began.
   TimerWheel::Entry timer_{&HttpServerCodec::on_timer, this};
   std::uint64_t requests_ = 0;
+  std::uint64_t idle_since_ = 0;  // loop time the last request ended
   Timer timer_kind_ = Timer::none;
   bool draining_ = false;
   bool inactive_ = false;
