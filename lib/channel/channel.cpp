@@ -135,7 +135,8 @@ void Channel::outbound_close() {
   if (pending_outbound_bytes() == 0) {
     close_now();
   } else {
-    loop_->schedule_timeout(linger_timer_, options_.close_linger_ms);
+    if (!linger_timer_) linger_timer_ = std::make_unique<TimerWheel::Entry>(&Channel::on_linger_timeout, this);
+    loop_->schedule_timeout(*linger_timer_, options_.close_linger_ms);
   }
 }
 
@@ -193,7 +194,7 @@ void Channel::close_now() {
   if (closed_) return;
   closed_ = true;
   active_.store(false, std::memory_order_release);
-  loop_->cancel_timeout(linger_timer_);
+  if (linger_timer_) linger_timer_->cancel();
   if (reading_) {
     reading_ = false;
     transport_stop_reading();

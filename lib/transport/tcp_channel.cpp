@@ -15,11 +15,10 @@ uv_stream_t* as_stream(uv_tcp_t* t) { return reinterpret_cast<uv_stream_t*>(t); 
 }  // namespace
 
 std::shared_ptr<TcpChannel> TcpChannel::create(EventLoop& loop, ChannelOptions options) {
-  std::shared_ptr<TcpChannel> channel(new TcpChannel(loop, options));
-  return channel;
+  return std::make_shared<TcpChannel>(Key{}, loop, options);
 }
 
-TcpChannel::TcpChannel(EventLoop& loop, ChannelOptions options) : Channel(loop, options) {
+TcpChannel::TcpChannel(Key, EventLoop& loop, ChannelOptions options) : Channel(loop, options) {
   int rc = uv_tcp_init(loop.uv(), &handle_);
   if (rc != 0) throw std::runtime_error(std::string("uv_tcp_init: ") + uv_strerror(rc));
   handle_.data = this;
@@ -115,20 +114,21 @@ void TcpChannel::write_rest() {
   // us when the socket drained it.
   std::size_t count = std::min(flushed_count_, kMaxIov);
   uv_buf_t bufs[kMaxIov];
-  in_flight_bytes_ = 0;
+  if (!write_) write_ = std::make_unique<WriteState>();
+  WriteState& w = *write_;
+  w.bytes = 0;
   for (std::size_t i = 0; i < count; ++i) {
-    in_flight_.push_back(std::move(outbound_.front()));
+    w.buffers.push_back(std::move(outbound_.front()));
     outbound_.pop_front();
-    Buffer& b = in_flight_.back();
+    Buffer& b = w.buffers.back();
     bufs[i] = uv_buf_init(b.peek_mut(), static_cast<unsigned>(b.readable_bytes()));
-    in_flight_bytes_ += b.readable_bytes();
+    w.bytes += b.readable_bytes();
   }
   flushed_count_ -= count;
-  if (!write_req_) write_req_ = std::make_unique<uv_write_t>();
-  write_req_->data = this;
-  int rc = uv_write(write_req_.get(), as_stream(&handle_), bufs, static_cast<unsigned>(count), &TcpChannel::on_write);
+  w.req.data = this;
+  int rc = uv_write(&w.req, as_stream(&handle_), bufs, static_cast<unsigned>(count), &TcpChannel::on_write);
   if (rc != 0) {
-    in_flight_.clear();
+    w.buffers.clear();
     transport_failed("write", rc);
     return;
   }
@@ -138,9 +138,10 @@ void TcpChannel::write_rest() {
 void TcpChannel::on_write(uv_write_t* req, int status) {
   auto* self = static_cast<TcpChannel*>(req->data);
   self->writing_ = false;
-  std::size_t sent = self->in_flight_bytes_;
-  self->in_flight_.clear();
-  self->in_flight_bytes_ = 0;
+  WriteState& w = *self->write_;
+  std::size_t sent = w.bytes;
+  w.buffers.clear();
+  w.bytes = 0;
   if (self->closed()) return;
   if (status < 0) {
     self->transport_failed("write", status);

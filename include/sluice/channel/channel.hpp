@@ -192,7 +192,8 @@ class Channel : public std::enable_shared_from_this<Channel> {
   std::uint64_t id_;
   Pipeline pipeline_;
   std::vector<Attribute> attributes_;
-  TimerWheel::Entry linger_timer_{&Channel::on_linger_timeout, this};
+  // Made by close() when bytes still wait: most connections never linger.
+  std::unique_ptr<TimerWheel::Entry> linger_timer_;
 
   std::atomic<bool> active_{false};
   std::atomic<bool> writable_{true};

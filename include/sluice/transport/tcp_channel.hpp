@@ -26,6 +26,14 @@ class TcpChannel final : public Channel {
   /// Loop thread. The handle is initialised; connect or accept into it, then start().
   static std::shared_ptr<TcpChannel> create(EventLoop& loop, ChannelOptions options);
 
+  // Only create() can name this: the constructor is public for make_shared
+  // (one block for the channel and its reference counts), not for users.
+  class Key {
+    friend class TcpChannel;
+    Key() = default;
+  };
+  TcpChannel(Key, EventLoop& loop, ChannelOptions options);
+
   uv_tcp_t* handle() noexcept { return &handle_; }
   /// Registers the channel with its loop, runs `initializer`, validates the
   /// pipeline and fires channel_active. Loop thread.
@@ -34,8 +42,6 @@ class TcpChannel final : public Channel {
   void on_closed(std::function<void()> hook) { closed_hook_ = std::move(hook); }
 
  private:
-  TcpChannel(EventLoop& loop, ChannelOptions options);
-
   void transport_start_reading() override;
   void transport_stop_reading() override;
   void transport_flush() override;
@@ -51,13 +57,18 @@ class TcpChannel final : public Channel {
   static void on_shutdown(uv_shutdown_t* req, int status);
   static void on_close(uv_handle_t* handle);
 
+  // The one uv_write under way and the buffers it owns.
+  struct WriteState {
+    uv_write_t req;
+    std::vector<Buffer> buffers;
+    std::size_t bytes = 0;
+  };
+
   uv_tcp_t handle_{};
   // Made on first use: most connections never fill the kernel's buffer or
-  // half-close, and 272 bytes per idle connection add up.
-  std::unique_ptr<uv_write_t> write_req_;
+  // half-close, and every byte of an idle connection adds up.
+  std::unique_ptr<WriteState> write_;
   std::unique_ptr<uv_shutdown_t> shutdown_req_;
-  std::vector<Buffer> in_flight_;  // owned by the one uv_write under way
-  std::size_t in_flight_bytes_ = 0;
   bool writing_ = false;
   std::function<void()> closed_hook_;
   std::shared_ptr<TcpChannel> closing_self_;
