@@ -495,7 +495,7 @@ struct HttpServerCodec::State {
     s.ctx->channel().close_now();
   }
 
-  void arm_idle_if_idle() {
+  void arm_keep_alive_if_idle() {
     if (in_flight.empty() && !in_message && held.empty() && !broken) owner->arm_keep_alive();
   }
 
@@ -779,7 +779,7 @@ struct HttpServerCodec::State {
       return;
     }
     if (may_resume()) resume();
-    arm_idle_if_idle();
+    arm_keep_alive_if_idle();
   }
 
   bool may_resume() const {
@@ -883,18 +883,13 @@ void HttpServerCodec::channel_active(HandlerContext& ctx) {
 }
 
 void HttpServerCodec::channel_inactive(HandlerContext& ctx) {
+  // Whatever was under way is over: the state goes back (its timers
+  // cancelled, its input dropped) as the outermost entry point returns.
+  Entered entered(*this);
   inactive_ = true;
   disarm();
-  // Whatever was under way is over: the state goes back as it is (a body
-  // being streamed learns that the client went away).
-  if (depth_ == 0) {
-    drop_state();
-  } else if (state_ != nullptr) {
-    if (state_->body_stream) state_->end_body_stream(499);
-    ctx.loop().cancel_timeout(state_->linger);
-    ctx.loop().cancel_timeout(state_->send_timer);
-    state_->held.release();
-  }
+  // A body being streamed learns that the client went away.
+  if (state_ != nullptr && state_->body_stream) state_->end_body_stream(499);
   ctx.fire_channel_inactive();
 }
 
