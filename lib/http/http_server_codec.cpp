@@ -173,12 +173,12 @@ struct HttpServerCodec::State {
   }
 
   // A state for `codec`: from the thread's pool when it has one.
-  static std::unique_ptr<State> take(HttpServerCodec& codec, HandlerContext* ctx) {
+  static std::unique_ptr<State> take(HttpServerCodec& codec) {
     std::unique_ptr<State> s = Pool::take();
     if (!s) s = std::make_unique<State>();
     s->owner = &codec;
     s->options = codec.options_.get();
-    s->ctx = ctx;
+    s->ctx = codec.ctx_;
     // llhttp_init takes a non-const pointer but only reads the settings.
     llhttp_init(&s->parser, HTTP_REQUEST, const_cast<llhttp_settings_t*>(&settings()));
     s->parser.data = s.get();
@@ -834,7 +834,7 @@ HttpServerCodec::HttpServerCodec(std::shared_ptr<const HttpCodecOptions> options
 HttpServerCodec::~HttpServerCodec() { drop_state(); }
 
 HttpServerCodec::State& HttpServerCodec::take_state() {
-  state_ = State::take(*this, ctx_).release();
+  state_ = State::take(*this).release();
   return *state_;
 }
 
@@ -862,10 +862,8 @@ void HttpServerCodec::on_timer(void* self) {
     }
     kind = Timer::idle;  // the timer fired late: the whole timeout has passed
   }
-  if (kind == Timer::idle || (kind == Timer::header && codec.state_ == nullptr && codec.requests_ == 0)) {
-    // An idle keep-alive connection just goes, as in nginx; so does one
-    // that never sent a byte (nothing to answer).
-    codec.ctx_->close();
+  if (kind == Timer::idle) {
+    codec.ctx_->close();  // an idle keep-alive connection just goes, as in nginx
   } else if (kind == Timer::header || kind == Timer::body) {
     codec.state().timed_out(kind);
   }
