@@ -25,11 +25,17 @@ TimerWheel::~TimerWheel() {
 }
 
 void TimerWheel::schedule(Entry& entry, std::uint64_t now_ms, std::uint64_t delay_ms) noexcept {
-  entry.unlink();
   // Round up so the entry never fires early.
   std::uint64_t deadline = (now_ms + delay_ms + tick_ms_ - 1) / tick_ms_;
   if (deadline <= current_tick_) deadline = current_tick_ + 1;
-  entry.deadline_tick_ = deadline;
+  if (entry.wheel_ == this && entry.slot_tick_ <= deadline) {
+    // Its slot is looked at no later than the new deadline; advance() moves
+    // it on from there.
+    entry.deadline_tick_ = deadline;
+    return;
+  }
+  entry.unlink();
+  entry.deadline_tick_ = entry.slot_tick_ = deadline;
   entry.wheel_ = this;
   push_back(slots_[deadline % slots_.size()], entry);
   ++size_;
@@ -69,7 +75,9 @@ void TimerWheel::advance(std::uint64_t now_ms) {
         --size_;
         e->fn_(e->owner_);
       } else {
-        push_back(slot, *e);
+        // Not due: a later revolution, or pushed back since it was filed.
+        e->slot_tick_ = e->deadline_tick_;
+        push_back(slots_[e->deadline_tick_ % slots_.size()], *e);
       }
     }
   }

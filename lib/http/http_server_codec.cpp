@@ -96,10 +96,10 @@ inline void HttpServerCodec::arm(Timer kind, std::uint64_t ms) {
   ctx_->loop().schedule_timeout(timer_, ms);
 }
 
-inline void HttpServerCodec::disarm() noexcept {
-  timer_kind_ = Timer::none;
-  if (ctx_ != nullptr) ctx_->loop().cancel_timeout(timer_);
-}
+// The entry stays in the wheel: a request disarms and re-arms the timer a
+// few times, and re-arming a filed entry for later costs no relinking
+// (TimerWheel::schedule). If it fires while disarmed, on_timer finds no kind.
+inline void HttpServerCodec::disarm() noexcept { timer_kind_ = Timer::none; }
 
 // Keep-alive: the state is kept for a moment, so a busy connection
 // never pays for giving it back and taking it again, then goes back to
@@ -886,6 +886,7 @@ void HttpServerCodec::channel_inactive(HandlerContext& ctx) {
   Entered entered(*this);
   inactive_ = true;
   disarm();
+  timer_.cancel();
   // A body being streamed learns that the client went away.
   if (state_ != nullptr && state_->body_stream) state_->end_body_stream(499);
   ctx.fire_channel_inactive();

@@ -225,6 +225,55 @@ TEST_CASE("TimerWheel: re-scheduling moves an entry earlier", "[timer_wheel]") {
   CHECK(p.fired_at <= 50);
 }
 
+TEST_CASE("TimerWheel: a deadline pushed later stays put, and still fires on time", "[timer_wheel]") {
+  std::uint64_t now = 0;
+  TimerWheel wheel(10, 8, now);  // one revolution is 80 ms
+  Probe p(now);
+
+  SECTION("pushed later, then earlier again but after where it was filed") {
+    wheel.schedule(p.entry, now, 100);
+    wheel.schedule(p.entry, now, 5000);
+    wheel.schedule(p.entry, now, 200);
+    step_to(wheel, now, 199);
+    CHECK(p.fired == 0);
+    step_to(wheel, now, 6000);
+    CHECK(p.history == std::vector<std::uint64_t>{200});
+  }
+  SECTION("pushed later, then before where it was filed") {
+    wheel.schedule(p.entry, now, 300);
+    wheel.schedule(p.entry, now, 1000);
+    wheel.schedule(p.entry, now, 50);
+    step_to(wheel, now, 49);
+    CHECK(p.fired == 0);
+    step_to(wheel, now, 2000);
+    CHECK(p.history == std::vector<std::uint64_t>{50});
+  }
+  SECTION("re-armed every millisecond with short and long deadlines in turn, as a busy connection does") {
+    for (int i = 0; i < 1000; ++i) {
+      wheel.schedule(p.entry, now, i % 2 == 0 ? 100 : 60000);
+      step_to(wheel, now, now + 1);
+    }
+    CHECK(p.fired == 0);
+    CHECK(wheel.size() == 1);
+    // The last arm asked for 60 s from 999 ms.
+    step_to(wheel, now, 60998);
+    CHECK(p.fired == 0);
+    step_to(wheel, now, 62000);
+    REQUIRE(p.fired == 1);
+    CHECK(p.fired_at >= 60999);
+    CHECK(p.fired_at <= 61009);
+    CHECK(wheel.size() == 0);
+  }
+  SECTION("cancelled after being pushed later") {
+    wheel.schedule(p.entry, now, 30);
+    wheel.schedule(p.entry, now, 500);
+    wheel.cancel(p.entry);
+    CHECK(wheel.size() == 0);
+    step_to(wheel, now, 1000);
+    CHECK(p.fired == 0);
+  }
+}
+
 TEST_CASE("TimerWheel: a fired entry can be scheduled again", "[timer_wheel]") {
   std::uint64_t now = 0;
   TimerWheel wheel(10, 8, now);

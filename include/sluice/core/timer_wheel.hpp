@@ -3,6 +3,11 @@
 // keep-alive). Thousands of connections each re-arm a timeout on every read;
 // a wheel makes that O(1) with no allocation, because the entry lives inside
 // the object it times (as in h2o) and is only relinked.
+//
+// Pushing a deadline later does not even relink: the entry stays in the slot
+// it sits in, which comes due first, and is moved on from there (as Netty's
+// IdleStateHandler re-checks its deadline when its task runs). A busy
+// connection that re-arms on every request then touches no list at all.
 
 #include <cstddef>
 #include <cstdint>
@@ -44,7 +49,8 @@ class TimerWheel {
     Entry* prev_ = nullptr;
     Entry* next_ = nullptr;
     TimerWheel* wheel_ = nullptr;
-    std::uint64_t deadline_tick_ = 0;
+    std::uint64_t deadline_tick_ = 0;  // when it fires
+    std::uint64_t slot_tick_ = 0;      // when its slot is looked at: never after deadline_tick_
   };
 
   TimerWheel(std::uint64_t tick_ms, std::size_t slots, std::uint64_t now_ms);
@@ -52,7 +58,8 @@ class TimerWheel {
   TimerWheel(const TimerWheel&) = delete;
   TimerWheel& operator=(const TimerWheel&) = delete;
 
-  /// (Re)arms `entry` to fire `delay_ms` after `now_ms`.
+  /// (Re)arms `entry` to fire `delay_ms` after `now_ms`. A later deadline than
+  /// the one it is filed under costs no relinking (see the file comment).
   void schedule(Entry& entry, std::uint64_t now_ms, std::uint64_t delay_ms) noexcept;
   void cancel(Entry& entry) noexcept { entry.unlink(); }
 
