@@ -1,10 +1,38 @@
 #include "sluice/http/http_request.hpp"
 
+#include <bit>
+#include <cstdint>
+#include <cstring>
+
 #include <nlohmann/json.hpp>
 
 namespace sluice {
 
 namespace {
+// Where the first '?' or '#' of `t` is (its size when there is none), eight
+// bytes per step: every routed request asks for its path. A byte equal to c
+// becomes zero in w ^ c*0x01..01, and (v - 0x01..01) & ~v & 0x80..80 sets
+// the top bit of the lowest zero byte first (little-endian: the earliest).
+std::size_t query_or_fragment(std::string_view t) noexcept {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
+  std::size_t i = 0;
+  if constexpr (std::endian::native == std::endian::little) {
+    for (; i + 8 <= t.size(); i += 8) {
+      std::uint64_t w;
+      std::memcpy(&w, t.data() + i, 8);
+      std::uint64_t q = w ^ (kOnes * '?');
+      std::uint64_t f = w ^ (kOnes * '#');
+      std::uint64_t hit = ((q - kOnes) & ~q & kHighs) | ((f - kOnes) & ~f & kHighs);
+      if (hit != 0) return i + static_cast<std::size_t>(std::countr_zero(hit)) / 8;
+    }
+  }
+  for (; i < t.size(); ++i) {
+    if (t[i] == '?' || t[i] == '#') return i;
+  }
+  return t.size();
+}
+
 int hex_value(char c) noexcept {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -36,14 +64,7 @@ std::optional<std::string> percent_decode(std::string_view text, bool plus_is_sp
 
 std::string_view HttpRequest::path() const noexcept {
   std::string_view t = target;
-  if (!t.empty() && t.front() == '/') {
-    // origin-form, nearly every request: one pass, not find_first_of's
-    // memchr per character.
-    for (std::size_t i = 0; i < t.size(); ++i) {
-      if (t[i] == '?' || t[i] == '#') return t.substr(0, i);
-    }
-    return t;
-  }
+  if (!t.empty() && t.front() == '/') return t.substr(0, query_or_fragment(t));  // origin-form: nearly every request
   if (t == "*") return t;
   // absolute-form: scheme://authority/path?query
   if (std::size_t scheme = t.find("://"); scheme != std::string_view::npos && t.front() != '/') {

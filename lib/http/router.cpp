@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <stdexcept>
 
 namespace sluice {
@@ -77,16 +78,61 @@ Router& Router::add(std::string_view method, std::string_view pattern, std::shar
       path.push_back('/');
       path.append(s.text);
     }
-    exact_[path].push_back(routes_.size() - 1);
+    index_exact(std::move(path), routes_.size() - 1);
   }
   return *this;
 }
 
+std::uint64_t Router::hash_path(std::string_view path) noexcept {
+  // Eight bytes per step: a path is hashed on every request, and byte-wise
+  // FNV costs a multiply per character.
+  constexpr std::uint64_t kMul = 0x9E3779B97F4A7C15ULL;
+  const char* p = path.data();
+  std::size_t n = path.size();
+  std::uint64_t h = n * kMul;
+  for (; n >= 8; p += 8, n -= 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    h = (h ^ w) * kMul;
+    h ^= h >> 29;
+  }
+  std::uint64_t tail = 0;
+  for (std::size_t i = 0; i < n; ++i) tail = (tail << 8) | static_cast<unsigned char>(p[i]);
+  h = (h ^ tail) * kMul;
+  return h ^ (h >> 32);
+}
+
+void Router::index_exact(std::string path, std::size_t route) {
+  std::uint64_t hash = hash_path(path);
+  for (ExactPath& e : exact_paths_) {
+    if (e.hash == hash && e.path == path) {
+      e.routes.push_back(route);
+      return;
+    }
+  }
+  exact_paths_.push_back(ExactPath{hash, std::move(path), {route}});
+  // Rebuild at twice the paths (a power of two): routes are added at start-up.
+  std::size_t size = 8;
+  while (size < exact_paths_.size() * 2) size *= 2;
+  exact_slots_.assign(size, 0);
+  for (std::size_t i = 0; i < exact_paths_.size(); ++i) {
+    std::size_t at = exact_paths_[i].hash & (size - 1);
+    while (exact_slots_[at] != 0) at = (at + 1) & (size - 1);
+    exact_slots_[at] = static_cast<std::uint32_t>(i + 1);
+  }
+}
+
 const Router::Route* Router::exact(std::string_view method, std::string_view path) const noexcept {
-  auto it = exact_.find(path);
-  if (it == exact_.end()) return nullptr;
-  for (std::size_t index : it->second) {
-    if (routes_[index].method == method) return &routes_[index];
+  if (exact_slots_.empty()) return nullptr;
+  std::uint64_t hash = hash_path(path);
+  std::size_t mask = exact_slots_.size() - 1;
+  for (std::size_t at = hash & mask; exact_slots_[at] != 0; at = (at + 1) & mask) {
+    const ExactPath& e = exact_paths_[exact_slots_[at] - 1];
+    if (e.hash != hash || e.path != path) continue;
+    for (std::size_t index : e.routes) {
+      if (routes_[index].method == method) return &routes_[index];
+    }
+    return nullptr;
   }
   return nullptr;
 }

@@ -211,6 +211,23 @@ TEST_CASE("request: path and query of origin-form targets", "[http][messages]") 
   CHECK(request_for("*").query() == "");
 }
 
+TEST_CASE("request: the path ends at the first '?' or '#' wherever it falls in a long target", "[http][messages]") {
+  // The scan reads eight bytes at a time: put the separator at every offset,
+  // across word boundaries, with the other separator later or absent.
+  const std::string base = "/abcdefghijklmnopqrstuvwxyz0123456789";
+  for (std::size_t at = 1; at <= base.size(); ++at) {
+    for (char sep : {'?', '#'}) {
+      std::string target = base.substr(0, at) + sep + "x=1#y?z";
+      INFO(target);
+      CHECK(request_for(target).path() == base.substr(0, at));
+    }
+    CHECK(request_for(base.substr(0, at)).path() == base.substr(0, at));
+  }
+  // Bytes with the top bit set must not look like a separator.
+  const std::string high = "/\xbf\xa3\xff\x80\x7f\xc0\xe3\xbf" "abc";
+  CHECK(request_for(high + "?q").path() == high);
+}
+
 TEST_CASE("request: path and query of absolute-form targets", "[http][messages]") {
   CHECK(request_for("http://example.com/p/q?x=1").path() == "/p/q");
   CHECK(request_for("http://example.com/p/q?x=1").query() == "x=1");

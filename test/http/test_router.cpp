@@ -415,3 +415,22 @@ TEST_CASE("router: a literal route is found the same way however the path is spe
   CHECK(head.status == 200);
   CHECK(h.one("/a/b", "DELETE").status == 405);
 }
+
+TEST_CASE("router: many literal routes, each found by its own path only", "[router]") {
+  // Enough paths to grow the literal table several times and make them share
+  // probe runs; near misses (a prefix, one more byte) must not match.
+  auto router = std::make_shared<Router>();
+  std::vector<std::string> paths;
+  for (int i = 0; i < 100; ++i) {
+    paths.push_back("/p" + std::to_string(i) + (i % 3 == 0 ? "/long/enough/for/several/words" : ""));
+    router->get(paths.back(), tagged("r" + std::to_string(i)));
+  }
+  RouterHarness h(router);
+  for (int i = 0; i < 100; ++i) {
+    INFO(paths[i]);
+    CHECK(h.one(paths[i]).body == "r" + std::to_string(i));
+    CHECK(h.one(paths[i] + "x").status == 404);
+  }
+  CHECK(h.one("/p").status == 404);
+  CHECK(h.one("/p0/long/enough/for/several/word").status == 404);
+}

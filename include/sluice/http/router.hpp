@@ -2,10 +2,10 @@
 // Method + path routing: static segments, ":param" segments and a trailing
 // "*wildcard".
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "sluice/http/http_handler.hpp"
@@ -80,20 +80,20 @@ class Router final : public HttpHandler {
   /// (such a route is the most specific one there is), or nullptr.
   const Route* exact(std::string_view method, std::string_view path) const noexcept;
 
-  struct PathHash {
-    using is_transparent = void;
-    // FNV-1a: paths are short, and std::hash's murmur costs more to set up.
-    std::size_t operator()(std::string_view s) const noexcept {
-      std::size_t h = 14695981039346656037ULL;
-      for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
-      return h;
-    }
+  // Literal routes by path: most requests are routed by one probe of this
+  // open-addressed table instead of a scan of every route. A slot holds an
+  // index + 1 into exact_paths_ (0 is empty); the table is at most half full.
+  struct ExactPath {
+    std::uint64_t hash;
+    std::string path;
+    std::vector<std::size_t> routes;  // indexes into routes_, in the order added
   };
+  static std::uint64_t hash_path(std::string_view path) noexcept;
+  void index_exact(std::string path, std::size_t route);
 
   std::vector<Route> routes_;
-  // Literal routes by path (indexes into routes_, in the order added): most
-  // requests are routed by one hash lookup instead of a scan of every route.
-  std::unordered_map<std::string, std::vector<std::size_t>, PathHash, std::equal_to<>> exact_;
+  std::vector<ExactPath> exact_paths_;
+  std::vector<std::uint32_t> exact_slots_;
 };
 
 }  // namespace sluice
