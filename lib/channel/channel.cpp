@@ -8,10 +8,16 @@ namespace {
 std::atomic<std::uint64_t> g_next_channel_id{1};
 }
 
-Channel::Channel(EventLoop& loop, ChannelOptions options)
-    : loop_(&loop), options_(options), id_(g_next_channel_id.fetch_add(1, std::memory_order_relaxed)), pipeline_(*this) {
-  if (options_.write_low_watermark > options_.write_high_watermark) {
-    options_.write_low_watermark = options_.write_high_watermark;
+Channel::Channel(EventLoop& loop, std::shared_ptr<const ChannelOptions> options)
+    : loop_(&loop),
+      options_(std::move(options)),
+      id_(g_next_channel_id.fetch_add(1, std::memory_order_relaxed)),
+      pipeline_(*this) {
+  if (options_->write_low_watermark > options_->write_high_watermark) {
+    // The shared options stay as given: this channel gets a corrected copy.
+    auto fixed = std::make_shared<ChannelOptions>(*options_);
+    fixed->write_low_watermark = fixed->write_high_watermark;
+    options_ = std::move(fixed);
   }
 }
 
@@ -136,7 +142,7 @@ void Channel::outbound_close() {
     close_now();
   } else {
     if (!linger_timer_) linger_timer_ = std::make_unique<TimerWheel::Entry>(&Channel::on_linger_timeout, this);
-    loop_->schedule_timeout(*linger_timer_, options_.close_linger_ms);
+    loop_->schedule_timeout(*linger_timer_, options_->close_linger_ms);
   }
 }
 
@@ -144,9 +150,9 @@ void Channel::on_linger_timeout(void* self) { static_cast<Channel*>(self)->close
 
 void Channel::add_pending(std::size_t n) {
   std::size_t pending = pending_outbound_bytes_.fetch_add(n, std::memory_order_relaxed) + n;
-  if (pending > options_.write_high_watermark && writable_.load(std::memory_order_relaxed)) {
+  if (pending > options_->write_high_watermark && writable_.load(std::memory_order_relaxed)) {
     writable_.store(false, std::memory_order_release);
-    if (options_.pause_reading_when_unwritable) {
+    if (options_->pause_reading_when_unwritable) {
       paused_for_backpressure_ = true;
       update_reading();
     }
@@ -157,7 +163,7 @@ void Channel::add_pending(std::size_t n) {
 void Channel::bytes_sent(std::size_t n) {
   std::size_t pending = pending_outbound_bytes_.fetch_sub(n, std::memory_order_relaxed) - n;
   loop_->note_activity();
-  if (pending <= options_.write_low_watermark && !writable_.load(std::memory_order_relaxed)) {
+  if (pending <= options_->write_low_watermark && !writable_.load(std::memory_order_relaxed)) {
     writable_.store(true, std::memory_order_release);
     paused_for_backpressure_ = false;
     update_reading();
@@ -181,7 +187,7 @@ void Channel::peer_shutdown_output() {
   input_shutdown_ = true;
   update_reading();
   pipeline_.fire_user_event(InputShutdownEvent{});
-  if (!options_.allow_half_close) outbound_close();
+  if (!options_->allow_half_close) outbound_close();
 }
 
 void Channel::transport_failed(const char* what, int uv_error) {

@@ -4,7 +4,8 @@ namespace sluice {
 
 class EmbeddedChannel::Impl final : public Channel {
  public:
-  Impl(EventLoop& loop, ChannelOptions options, EmbeddedChannel& owner) : Channel(loop, options), owner_(&owner) {}
+  Impl(EventLoop& loop, ChannelOptions options, EmbeddedChannel& owner)
+      : Channel(loop, std::make_shared<const ChannelOptions>(options)), owner_(&owner) {}
 
   void start(const std::function<void(Channel&)>& initializer) {
     loop().register_channel(shared_from_this());

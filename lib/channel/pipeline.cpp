@@ -1,5 +1,7 @@
 #include "sluice/channel/pipeline.hpp"
 
+#include <new>
+
 #include "sluice/channel/channel.hpp"
 #include "sluice/core/log.hpp"
 
@@ -33,6 +35,25 @@ std::string describe(const std::type_info* type) { return type == nullptr ? "any
 
 // ---- HandlerContext ----
 
+HandlerContext* HandlerContext::make(Pipeline& pipeline, std::string_view name, std::shared_ptr<HandlerBase> handler) {
+  // NUL ends the stored name: one inside it would cut the name short.
+  if (name.find('\0') != std::string_view::npos) {
+    throw std::invalid_argument("Pipeline: a handler name may not hold a NUL character");
+  }
+  void* memory = ::operator new(sizeof(HandlerContext) + name.size() + 1);
+  auto* ctx = new (memory) HandlerContext(pipeline, std::move(handler));
+  char* stored = reinterpret_cast<char*>(ctx + 1);
+  name.copy(stored, name.size());
+  stored[name.size()] = '\0';
+  return ctx;
+}
+
+std::string_view HandlerContext::name() const noexcept {
+  if (this == &pipeline_->head_) return "head";
+  if (this == &pipeline_->tail_) return "tail";
+  return reinterpret_cast<const char*>(this + 1);
+}
+
 Channel& HandlerContext::channel() const noexcept { return pipeline_->channel(); }
 EventLoop& HandlerContext::loop() const noexcept { return pipeline_->channel().loop(); }
 
@@ -52,11 +73,11 @@ void HandlerContext::handler_threw(const std::exception& error) noexcept {
     handler_->error(*this, error);
   } catch (const std::exception& again) {
     // The error handler itself failed: nothing in this pipeline can cope.
-    log().error("channel {}: handler '{}' threw while handling '{}': {}", channel().id(), name_, error.what(),
+    log().error("channel {}: handler '{}' threw while handling '{}': {}", channel().id(), name(), error.what(),
                 again.what());
     channel().close_now();
   } catch (...) {
-    log().error("channel {}: handler '{}' threw while handling '{}'", channel().id(), name_, error.what());
+    log().error("channel {}: handler '{}' threw while handling '{}'", channel().id(), name(), error.what());
     channel().close_now();
   }
 }
@@ -94,7 +115,7 @@ void HandlerContext::fire_error(const std::exception& error) {
   try {
     n->handler_->error(*n, error);
   } catch (const std::exception& again) {
-    log().error("channel {}: handler '{}' threw in error(): {}", channel().id(), n->name_, again.what());
+    log().error("channel {}: handler '{}' threw in error(): {}", channel().id(), n->name(), again.what());
     channel().close_now();
   } catch (...) {
     channel().close_now();
@@ -124,9 +145,7 @@ const std::shared_ptr<HandlerBase>& shared_stateless() {
 }  // namespace
 
 Pipeline::Pipeline(Channel& channel)
-    : channel_(&channel),
-      head_(*this, "head", shared_stateless<HeadHandler>()),
-      tail_(*this, "tail", shared_stateless<TailHandler>()) {
+    : channel_(&channel), head_(*this, shared_stateless<HeadHandler>()), tail_(*this, shared_stateless<TailHandler>()) {
   head_.next_ = &tail_;
   tail_.prev_ = &head_;
 }
@@ -142,15 +161,18 @@ Pipeline::~Pipeline() {
 
 HandlerContext* Pipeline::find(std::string_view name) const noexcept {
   for (HandlerContext* c = head_.next_; c != &tail_; c = c->next_) {
-    if (c->name_ == name) return c;
+    if (c->name() == name) return c;
   }
   return nullptr;
 }
 
-HandlerContext* Pipeline::link_after(HandlerContext* prev, std::string name, std::shared_ptr<HandlerBase> handler) {
-  if (!handler) throw std::invalid_argument("Pipeline: null handler '" + name + "'");
-  if (find(name) != nullptr) throw std::invalid_argument("Pipeline: duplicate handler name '" + name + "'");
-  auto* ctx = new HandlerContext(*this, std::move(name), std::move(handler));
+HandlerContext* Pipeline::link_after(HandlerContext* prev, std::string_view name,
+                                     std::shared_ptr<HandlerBase> handler) {
+  if (!handler) throw std::invalid_argument("Pipeline: null handler '" + std::string(name) + "'");
+  if (find(name) != nullptr) {
+    throw std::invalid_argument("Pipeline: duplicate handler name '" + std::string(name) + "'");
+  }
+  auto* ctx = HandlerContext::make(*this, name, std::move(handler));
   ctx->prev_ = prev;
   ctx->next_ = prev->next_;
   prev->next_->prev_ = ctx;
@@ -180,24 +202,24 @@ void Pipeline::unlink(HandlerContext* ctx) {
   ctx->next_->prev_ = ctx->prev_;
 }
 
-Pipeline& Pipeline::add_last(std::string name, std::shared_ptr<HandlerBase> handler) {
-  link_after(tail_.prev_, std::move(name), std::move(handler));
+Pipeline& Pipeline::add_last(std::string_view name, std::shared_ptr<HandlerBase> handler) {
+  link_after(tail_.prev_, name, std::move(handler));
   return *this;
 }
-Pipeline& Pipeline::add_first(std::string name, std::shared_ptr<HandlerBase> handler) {
-  link_after(&head_, std::move(name), std::move(handler));
+Pipeline& Pipeline::add_first(std::string_view name, std::shared_ptr<HandlerBase> handler) {
+  link_after(&head_, name, std::move(handler));
   return *this;
 }
-Pipeline& Pipeline::add_before(std::string_view base, std::string name, std::shared_ptr<HandlerBase> handler) {
+Pipeline& Pipeline::add_before(std::string_view base, std::string_view name, std::shared_ptr<HandlerBase> handler) {
   HandlerContext* b = find(base);
   if (b == nullptr) throw std::invalid_argument("Pipeline: no handler named '" + std::string(base) + "'");
-  link_after(b->prev_, std::move(name), std::move(handler));
+  link_after(b->prev_, name, std::move(handler));
   return *this;
 }
-Pipeline& Pipeline::add_after(std::string_view base, std::string name, std::shared_ptr<HandlerBase> handler) {
+Pipeline& Pipeline::add_after(std::string_view base, std::string_view name, std::shared_ptr<HandlerBase> handler) {
   HandlerContext* b = find(base);
   if (b == nullptr) throw std::invalid_argument("Pipeline: no handler named '" + std::string(base) + "'");
-  link_after(b, std::move(name), std::move(handler));
+  link_after(b, name, std::move(handler));
   return *this;
 }
 
@@ -212,19 +234,19 @@ std::shared_ptr<HandlerBase> Pipeline::remove(std::string_view name) {
   return handler;
 }
 
-std::shared_ptr<HandlerBase> Pipeline::replace(std::string_view name, std::string new_name,
+std::shared_ptr<HandlerBase> Pipeline::replace(std::string_view name, std::string_view new_name,
                                                std::shared_ptr<HandlerBase> handler) {
   HandlerContext* old_ctx = find(name);
   if (old_ctx == nullptr) throw std::invalid_argument("Pipeline: no handler named '" + std::string(name) + "'");
-  if (!handler) throw std::invalid_argument("Pipeline: null handler '" + new_name + "'");
+  if (!handler) throw std::invalid_argument("Pipeline: null handler '" + std::string(new_name) + "'");
   HandlerContext* same_name = find(new_name);
   if (same_name != nullptr && same_name != old_ctx) {
-    throw std::invalid_argument("Pipeline: duplicate handler name '" + new_name + "'");
+    throw std::invalid_argument("Pipeline: duplicate handler name '" + std::string(new_name) + "'");
   }
   // The new handler takes the old one's place before the old one leaves, so
   // what the old one passes on while being removed (a decoder's held-back
   // bytes) reaches its successor, as in Netty.
-  auto* ctx = new HandlerContext(*this, std::move(new_name), std::move(handler));
+  auto* ctx = HandlerContext::make(*this, new_name, std::move(handler));
   HandlerContext* prev = old_ctx->prev_;
   HandlerContext* next = old_ctx->next_;
   ctx->prev_ = prev;
@@ -261,7 +283,7 @@ HandlerContext* Pipeline::context(std::string_view name) const noexcept { return
 
 std::vector<std::string> Pipeline::names() const {
   std::vector<std::string> out;
-  for (HandlerContext* c = head_.next_; c != &tail_; c = c->next_) out.push_back(c->name_);
+  for (HandlerContext* c = head_.next_; c != &tail_; c = c->next_) out.emplace_back(c->name());
   return out;
 }
 
@@ -274,11 +296,11 @@ void Pipeline::validate() const {
     const std::type_info* in = c->handler_->inbound_in();
     if (in == nullptr) continue;
     if (current != nullptr && *current != *in) {
-      throw PipelineTypeError("pipeline: '" + c->name_ + "' reads " + type_name(*in) + " but " + from +
+      throw PipelineTypeError("pipeline: '" + std::string(c->name()) + "' reads " + type_name(*in) + " but " + from +
                               " produces " + type_name(*current));
     }
     current = c->handler_->inbound_out();
-    from = "'" + c->name_ + "'";
+    from = "'" + std::string(c->name()) + "'";
   }
   // Outbound: walking from the application towards the socket.
   current = nullptr;
@@ -287,11 +309,11 @@ void Pipeline::validate() const {
     const std::type_info* in = c->handler_->outbound_in();
     if (in == nullptr) continue;
     if (current != nullptr && *current != *in) {
-      throw PipelineTypeError("pipeline: '" + c->name_ + "' writes " + type_name(*in) + " but " + from +
+      throw PipelineTypeError("pipeline: '" + std::string(c->name()) + "' writes " + type_name(*in) + " but " + from +
                               " sends it " + type_name(*current));
     }
     current = c->handler_->outbound_out();
-    from = "'" + c->name_ + "'";
+    from = "'" + std::string(c->name()) + "'";
   }
   if (current != nullptr && *current != typeid(Buffer) && !channel_->accepts_any_message()) {
     throw PipelineTypeError("pipeline: " + from + " sends " + describe(current) +

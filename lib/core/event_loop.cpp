@@ -322,7 +322,8 @@ void EventLoop::tick_wheel() {
 }
 
 void EventLoop::register_channel(std::shared_ptr<Channel> channel) {
-  channel->registry_index_ = channels_.size();
+  // Each channel holds a descriptor: a loop never has 2^32 - 1 of them.
+  channel->registry_index_ = static_cast<std::uint32_t>(channels_.size());
   channels_.push_back(std::move(channel));
   channel_count_.store(channels_.size(), std::memory_order_relaxed);
 }
@@ -334,10 +335,10 @@ void EventLoop::unregister_channel(Channel& channel) noexcept {
   std::shared_ptr<Channel> keep = std::move(channels_[i]);
   if (i + 1 != channels_.size()) {
     channels_[i] = std::move(channels_.back());
-    channels_[i]->registry_index_ = i;
+    channels_[i]->registry_index_ = static_cast<std::uint32_t>(i);
   }
   channels_.pop_back();
-  channel.registry_index_ = static_cast<std::size_t>(-1);
+  channel.registry_index_ = Channel::kNotRegistered;
   channel_count_.store(channels_.size(), std::memory_order_relaxed);
   // Release on a later turn, after whatever callback we are in has unwound.
   post([k = std::move(keep)] {});

@@ -4,7 +4,7 @@
 
 namespace sluice::detail {
 
-void HttpConnection::on_request(HandlerContext& ctx, HttpRequestPtr request) {
+void HttpConnection::read(HandlerContext& ctx, HttpRequestPtr& request) {
   ctx_ = &ctx;
   in_read_ = true;
   std::shared_ptr<Exchange> exchange = Recycler<Exchange>::take();
@@ -140,6 +140,7 @@ void HttpConnection::pump() {
   if (pumping_ || ctx_ == nullptr) return;
   pumping_ = true;
   while (!queue_.empty() && ctx_ != nullptr && ctx_->channel().is_active()) {
+    // Held here too: a write may close the channel and empty the queue.
     std::shared_ptr<Exchange> front = queue_.front();
     Exchange& ex = *front;
     if (ex.stage == Exchange::Stage::ready) {
@@ -196,28 +197,54 @@ void HttpConnection::flush_unless_reading() {
   ctx_->flush();
 }
 
-void HttpConnection::on_read_complete() {
+void HttpConnection::read_complete(HandlerContext& ctx) {
   in_read_ = false;
   flush_unless_reading();
+  ctx.fire_read_complete();
 }
 
-void HttpConnection::on_writability_changed(bool writable) {
-  if (!writable || queue_.empty()) return;
-  Exchange& front = *queue_.front();
-  if (front.stage == Exchange::Stage::streaming && front.head_written) notify_writable(front);
+void HttpConnection::writability_changed(HandlerContext& ctx, bool writable) {
+  if (writable && !queue_.empty()) {
+    Exchange& front = *queue_.front();
+    if (front.stage == Exchange::Stage::streaming && front.head_written) notify_writable(front);
+  }
+  ctx.fire_writability_changed(writable);
+}
+
+void HttpConnection::channel_inactive(HandlerContext& ctx) {
+  detach();
+  ctx.fire_channel_inactive();
+}
+
+HttpConnection::~HttpConnection() {
+  if (queue_.empty()) return;
+  EventLoop* loop = queue_.front()->loop;
+  if (loop->is_in_loop_thread()) {
+    close_exchanges(queue_);
+    return;
+  }
+  // The last owner was a writer on another thread (ChunkedWriter::writable
+  // holds the connection while it looks), after the pipeline let this
+  // handler go while answers were still due: the exchanges are closed on
+  // their loop, where their timers and callbacks live.
+  loop->post([queue = std::move(queue_)]() mutable { close_exchanges(queue); });
 }
 
 void HttpConnection::detach() {
-  for (auto& ex : queue_) {
-    ex->closed = true;
+  close_exchanges(queue_);
+  ctx_ = nullptr;
+}
+
+void HttpConnection::close_exchanges(ExchangeQueue& queue) {
+  queue.for_each([](Exchange& ex) {
+    ex.closed = true;
     // Unlinked here, on the loop: the last writer may drop the exchange on
     // another thread.
-    ex->loop->cancel_timeout(ex->deadline);
-    ex->on_deadline = nullptr;
-    notify_writable(*ex);  // a producer learns the connection is gone
-  }
-  queue_.clear();
-  ctx_ = nullptr;
+    ex.loop->cancel_timeout(ex.deadline);
+    ex.on_deadline = nullptr;
+    notify_writable(ex);  // a producer learns the connection is gone
+  });
+  queue.clear();
 }
 
 }  // namespace sluice::detail

@@ -3,9 +3,9 @@
 // written out in request order.
 
 #include <atomic>
-#include <deque>
 #include <functional>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "sluice/channel/channel.hpp"
@@ -15,12 +15,15 @@
 
 namespace sluice::detail {
 
+class HttpConnection;
+
 /// One request and everything about its answer. Shared by the connection
 /// and every ResponseWriter/ChunkedWriter handed out for it.
 struct Exchange : std::enable_shared_from_this<Exchange> {
   enum class Stage { waiting, ready, streaming, done };
 
   HttpRequestPtr request;
+  std::shared_ptr<Exchange> next_in_queue;  // ExchangeQueue's ring; loop thread
   EventLoop* loop = nullptr;
   std::weak_ptr<HttpConnection> connection;
   std::atomic<bool> answered{false};
@@ -63,14 +66,72 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
 /// its status and text, anything else with a bare 500 and a log line).
 void answer_current_exception(const HttpRequest& request, const ResponseWriter& response) noexcept;
 
-class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
+/// A connection's exchanges in request order: a ring linked through
+/// Exchange::next_in_queue, in which each exchange owns the next and the
+/// last owns the first (a lone one owns itself). The queue itself is one
+/// pointer to the last, and holds no storage: a vector would keep its
+/// capacity on every idle connection, and freeing it would cost an
+/// allocation per request. Loop thread only.
+///
+///   last_ --> [C] --owns--> [A] --owns--> [B] --owns--> [C]
+///              back          front
+class ExchangeQueue {
+ public:
+  ExchangeQueue() = default;
+  ExchangeQueue(ExchangeQueue&& other) noexcept : last_(std::exchange(other.last_, nullptr)) {}
+  ExchangeQueue& operator=(ExchangeQueue&&) = delete;
+  ~ExchangeQueue() { clear(); }
+
+  bool empty() const noexcept { return last_ == nullptr; }
+  const std::shared_ptr<Exchange>& front() const noexcept { return last_->next_in_queue; }
+  void push_back(std::shared_ptr<Exchange> exchange) noexcept {
+    Exchange* added = exchange.get();
+    if (last_ == nullptr) {
+      added->next_in_queue = std::move(exchange);
+    } else {
+      added->next_in_queue = std::move(last_->next_in_queue);
+      last_->next_in_queue = std::move(exchange);
+    }
+    last_ = added;
+  }
+  std::shared_ptr<Exchange> pop_front() noexcept {
+    std::shared_ptr<Exchange> first = std::move(last_->next_in_queue);
+    if (first.get() == last_) {
+      last_ = nullptr;
+    } else {
+      last_->next_in_queue = std::move(first->next_in_queue);
+    }
+    return first;
+  }
+  template <class Fn>
+  void for_each(Fn fn) {
+    if (last_ == nullptr) return;
+    Exchange* e = last_;
+    do {
+      e = e->next_in_queue.get();
+      fn(*e);
+    } while (e != last_);
+  }
+  void clear() noexcept {
+    while (!empty()) pop_front();
+  }
+
+ private:
+  Exchange* last_ = nullptr;
+};
+
+/// What HttpServerHandler::create makes: the handler and the connection's
+/// state in one object. Exchanges point back at it weakly: writers on other
+/// threads may outlive it.
+class HttpConnection final : public HttpServerHandler, public std::enable_shared_from_this<HttpConnection> {
  public:
   explicit HttpConnection(std::shared_ptr<const HttpApp> app) : app_(std::move(app)) {}
+  ~HttpConnection() override;
 
-  void on_request(HandlerContext& ctx, HttpRequestPtr request);
-  void on_read_complete();
-  void on_writability_changed(bool writable);
-  void detach();
+  void read(HandlerContext& ctx, HttpRequestPtr& request) override;
+  void read_complete(HandlerContext& ctx) override;
+  void writability_changed(HandlerContext& ctx, bool writable) override;
+  void channel_inactive(HandlerContext& ctx) override;
 
   // From the writers, on the loop.
   void complete(Exchange& exchange, HttpResponse response);
@@ -86,7 +147,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void write_part(HttpOutbound& part);
   void finish(Exchange& exchange);
   void flush_unless_reading();
-  void notify_writable(Exchange& exchange);
+  static void notify_writable(Exchange& exchange);
+  void detach();
+  static void close_exchanges(ExchangeQueue& queue);
 
   std::shared_ptr<const HttpApp> app_;
   HandlerContext* ctx_ = nullptr;
@@ -94,7 +157,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   // changed after (the channel outlives its requests), so writers on other
   // threads may read it.
   std::weak_ptr<Channel> channel_;
-  Fifo<std::shared_ptr<Exchange>> queue_;  // request order
+  ExchangeQueue queue_;
   bool in_read_ = false;        // between a read and its read_complete
   bool wrote_in_read_ = false;  // something waits for read_complete's flush
   bool pumping_ = false;

@@ -36,7 +36,7 @@ std::function<void(Channel&)> http_pipeline(const HttpServerOptions& options, st
   return [shared_codec, shared_app](Channel& channel) {
     channel.pipeline()
         .add_last("http-codec", std::make_shared<HttpServerCodec>(shared_codec))
-        .add_last("http-handler", std::make_shared<HttpServerHandler>(shared_app));
+        .add_last("http-handler", HttpServerHandler::create(shared_app));
   };
 }
 

@@ -1,7 +1,9 @@
 #include "sluice/transport/tcp_channel.hpp"
 
 #include <algorithm>
+#include <memory>
 #include <stdexcept>
+#include <utility>
 
 #include "sluice/core/log.hpp"
 
@@ -15,22 +17,31 @@ uv_stream_t* as_stream(uv_tcp_t* t) { return reinterpret_cast<uv_stream_t*>(t); 
 }  // namespace
 
 std::shared_ptr<TcpChannel> TcpChannel::create(EventLoop& loop, ChannelOptions options) {
-  return std::make_shared<TcpChannel>(Key{}, loop, options);
+  return create(loop, std::make_shared<const ChannelOptions>(options));
 }
 
-TcpChannel::TcpChannel(Key, EventLoop& loop, ChannelOptions options) : Channel(loop, options) {
+std::shared_ptr<TcpChannel> TcpChannel::create(EventLoop& loop, std::shared_ptr<const ChannelOptions> options) {
+  return std::make_shared<TcpChannel>(Key{}, loop, std::move(options));
+}
+
+TcpChannel::TcpChannel(Key, EventLoop& loop, std::shared_ptr<const ChannelOptions> options)
+    : Channel(loop, std::move(options)) {
   int rc = uv_tcp_init(loop.uv(), &handle_);
   if (rc != 0) throw std::runtime_error(std::string("uv_tcp_init: ") + uv_strerror(rc));
   handle_.data = this;
 }
 
+SocketAddress TcpChannel::transport_local_address() const {
+  if (closed()) return {};
+  sockaddr_storage addr{};
+  int len = sizeof addr;
+  if (uv_tcp_getsockname(&handle_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return {};
+  return SocketAddress::from(reinterpret_cast<sockaddr*>(&addr));
+}
+
 void TcpChannel::start(const ChannelInitializer& initializer) {
   sockaddr_storage addr{};
   int len = sizeof addr;
-  if (uv_tcp_getsockname(&handle_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    local_address_ = SocketAddress::from(reinterpret_cast<sockaddr*>(&addr));
-  }
-  len = sizeof addr;
   if (uv_tcp_getpeername(&handle_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
     remote_address_ = SocketAddress::from(reinterpret_cast<sockaddr*>(&addr));
   }
@@ -114,21 +125,20 @@ void TcpChannel::write_rest() {
   // us when the socket drained it.
   std::size_t count = std::min(flushed_count_, kMaxIov);
   uv_buf_t bufs[kMaxIov];
-  if (!write_) write_ = std::make_unique<WriteState>();
-  WriteState& w = *write_;
-  w.bytes = 0;
+  Requests& w = requests();
+  w.write_bytes = 0;
   for (std::size_t i = 0; i < count; ++i) {
-    w.buffers.push_back(std::move(outbound_.front()));
+    w.write_buffers.push_back(std::move(outbound_.front()));
     outbound_.pop_front();
-    Buffer& b = w.buffers.back();
+    Buffer& b = w.write_buffers.back();
     bufs[i] = uv_buf_init(b.peek_mut(), static_cast<unsigned>(b.readable_bytes()));
-    w.bytes += b.readable_bytes();
+    w.write_bytes += b.readable_bytes();
   }
   flushed_count_ -= count;
-  w.req.data = this;
-  int rc = uv_write(&w.req, as_stream(&handle_), bufs, static_cast<unsigned>(count), &TcpChannel::on_write);
+  w.write.data = this;
+  int rc = uv_write(&w.write, as_stream(&handle_), bufs, static_cast<unsigned>(count), &TcpChannel::on_write);
   if (rc != 0) {
-    w.buffers.clear();
+    w.write_buffers.clear();
     transport_failed("write", rc);
     return;
   }
@@ -138,10 +148,10 @@ void TcpChannel::write_rest() {
 void TcpChannel::on_write(uv_write_t* req, int status) {
   auto* self = static_cast<TcpChannel*>(req->data);
   self->writing_ = false;
-  WriteState& w = *self->write_;
-  std::size_t sent = w.bytes;
-  w.buffers.clear();
-  w.bytes = 0;
+  Requests& w = *self->requests_;
+  std::size_t sent = w.write_bytes;
+  w.write_buffers.clear();
+  w.write_bytes = 0;
   if (self->closed()) return;
   if (status < 0) {
     self->transport_failed("write", status);
@@ -152,30 +162,36 @@ void TcpChannel::on_write(uv_write_t* req, int status) {
 }
 
 void TcpChannel::transport_shutdown_output() {
-  if (!shutdown_req_) shutdown_req_ = std::make_unique<uv_shutdown_t>();
-  shutdown_req_->data = this;
-  int rc = uv_shutdown(shutdown_req_.get(), as_stream(&handle_), &TcpChannel::on_shutdown);
+  uv_shutdown_t& req = requests().shutdown;
+  req.data = this;
+  int rc = uv_shutdown(&req, as_stream(&handle_), &TcpChannel::on_shutdown);
   if (rc != 0) log().debug("channel {}: shutdown: {}", id(), uv_strerror(rc));
 }
 
 void TcpChannel::on_shutdown(uv_shutdown_t*, int) {}
+
+TcpChannel::Requests& TcpChannel::requests() {
+  if (!requests_) requests_ = std::make_unique<Requests>();
+  return *requests_;
+}
 
 void TcpChannel::transport_close() {
   auto* h = reinterpret_cast<uv_handle_t*>(&handle_);
   if (uv_is_closing(h)) return;
   // libuv owns the handle until on_close: keep the channel alive until then,
   // even if it was never registered with its loop (a refused connection).
-  closing_self_ = std::static_pointer_cast<TcpChannel>(shared_from_this());
+  // The reference rides in the handle's data, which nothing else reads once
+  // the handle is closing (reading has stopped; requests carry their own
+  // data), rather than in a member every open connection would pay for.
+  h->data = new std::shared_ptr<TcpChannel>(std::static_pointer_cast<TcpChannel>(shared_from_this()));
   uv_close(h, &TcpChannel::on_close);
 }
 
 void TcpChannel::on_close(uv_handle_t* handle) {
-  auto* self = static_cast<TcpChannel*>(handle->data);
-  std::shared_ptr<TcpChannel> keep = std::move(self->closing_self_);
-  if (self->closed_hook_) {
-    auto hook = std::move(self->closed_hook_);
-    hook();
-  }
+  std::unique_ptr<std::shared_ptr<TcpChannel>> keep(static_cast<std::shared_ptr<TcpChannel>*>(handle->data));
+  TcpChannel* self = keep->get();
+  handle->data = self;
+  if (self->close_observer_ != nullptr) std::exchange(self->close_observer_, nullptr)->channel_closed(*self);
   self->transport_closed();
 }
 

@@ -65,7 +65,7 @@ SocketAddress bound_address(int fd) {
 
 }  // namespace
 
-struct TcpServer::State {
+struct TcpServer::State final : TcpChannel::CloseObserver {
   ServerOptions options;
   ChannelInitializer initializer;
   SocketAddress address;
@@ -79,6 +79,7 @@ struct TcpServer::State {
   std::atomic<bool> stopped{false};
 
   static void on_connection(uv_stream_t* server, int status);
+  void channel_closed(TcpChannel& channel) noexcept override;
   /// Closes every listener on its own loop and waits. Not on a loop thread.
   void close_listeners();
 };
@@ -106,7 +107,11 @@ void TcpServer::State::on_connection(uv_stream_t* server, int status) {
     }
     return;
   }
-  auto channel = TcpChannel::create(loop, state.options.channel);
+  // One copy of the options for every channel. Sharing the State's
+  // ownership, it also keeps the State alive for channel_closed however long
+  // the channel outlives the server.
+  auto channel =
+      TcpChannel::create(loop, std::shared_ptr<const ChannelOptions>(listener->state, &state.options.channel));
   if (uv_accept(server, reinterpret_cast<uv_stream_t*>(channel->handle())) != 0) {
     channel->close_now();
     return;
@@ -121,13 +126,20 @@ void TcpServer::State::on_connection(uv_stream_t* server, int status) {
   state.accepted.fetch_add(1, std::memory_order_relaxed);
   state.accepted_per_loop[listener->index].fetch_add(1, std::memory_order_relaxed);
   if (state.options.tcp_nodelay) uv_tcp_nodelay(channel->handle(), 1);
-  channel->on_closed([s = listener->state] { s->connections.fetch_sub(1, std::memory_order_relaxed); });
+  channel->on_closed(state);
   channel->start(state.initializer);
 }
+
+void TcpServer::State::channel_closed(TcpChannel&) noexcept { connections.fetch_sub(1, std::memory_order_relaxed); }
 
 TcpServer::TcpServer(EventLoopGroup& group, ServerOptions options, ChannelInitializer initializer)
     : group_(group), state_(std::make_shared<State>()) {
   state_->options = std::move(options);
+  ChannelOptions& channel = state_->options.channel;
+  // Corrected once here, not in a copy per channel (see Channel's constructor).
+  if (channel.write_low_watermark > channel.write_high_watermark) {
+    channel.write_low_watermark = channel.write_high_watermark;
+  }
   state_->initializer = std::move(initializer);
 }
 

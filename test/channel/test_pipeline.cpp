@@ -47,7 +47,7 @@ class RemoveSelfOnRead final : public InboundHandler<std::string> {
     ctx.pipeline().remove(ctx.name());
     ctx.fire_read(message);  // the context stays usable for the rest of the callback
   }
-  void handler_removed(HandlerContext& ctx) override { log_->push_back("removed " + ctx.name()); }
+  void handler_removed(HandlerContext& ctx) override { log_->push_back("removed " + std::string(ctx.name())); }
 
  private:
   Log* log_;
@@ -57,8 +57,8 @@ class RemoveSelfOnRead final : public InboundHandler<std::string> {
 class LifeCycleRecorder final : public HandlerBase {
  public:
   explicit LifeCycleRecorder(Log& log) : log_(&log) {}
-  void handler_added(HandlerContext& ctx) override { log_->push_back("added " + ctx.name()); }
-  void handler_removed(HandlerContext& ctx) override { log_->push_back("removed " + ctx.name()); }
+  void handler_added(HandlerContext& ctx) override { log_->push_back("added " + std::string(ctx.name())); }
+  void handler_removed(HandlerContext& ctx) override { log_->push_back("removed " + std::string(ctx.name())); }
 
  private:
   Log* log_;
@@ -74,7 +74,7 @@ class StringToInt final : public InboundHandler<std::string, int> {
     ctx.fire_read(value);
   }
   void handler_added(HandlerContext& ctx) override {
-    if (log_ != nullptr) log_->push_back("added " + ctx.name());
+    if (log_ != nullptr) log_->push_back("added " + std::string(ctx.name()));
   }
 
  private:
@@ -102,7 +102,7 @@ class ThrowOnBoom final : public InboundHandler<std::string> {
     ctx.fire_read(message);
   }
   void error(HandlerContext& ctx, const std::exception& error) override {
-    log_->push_back(ctx.name() + " error: " + error.what());
+    log_->push_back(std::string(ctx.name()) + " error: " + error.what());
     if (!handles_own_error_) ctx.fire_error(error);
   }
 
@@ -116,11 +116,11 @@ class ErrorRecorder final : public HandlerBase {
  public:
   ErrorRecorder(Log& log, bool swallow) : log_(&log), swallow_(swallow) {}
   void error(HandlerContext& ctx, const std::exception& error) override {
-    log_->push_back(ctx.name() + " error: " + error.what());
+    log_->push_back(std::string(ctx.name()) + " error: " + error.what());
     if (!swallow_) ctx.fire_error(error);
   }
   void channel_inactive(HandlerContext& ctx) override {
-    log_->push_back(ctx.name() + " inactive");
+    log_->push_back(std::string(ctx.name()) + " inactive");
     ctx.fire_channel_inactive();
   }
 
@@ -304,6 +304,24 @@ TEST_CASE("get finds handlers by name and type", "[pipeline]") {
   CHECK(ch->pipeline().get("missing") == nullptr);
   REQUIRE(ch->pipeline().context("a") != nullptr);
   CHECK(ch->pipeline().context("a")->name() == "a");
+}
+
+TEST_CASE("a context keeps its handler's name, however long, and refuses a NUL in it", "[pipeline]") {
+  auto ch = tagged_channel({"a"});
+  const std::string long_name(300, 'n');
+  ch->pipeline().add_last(long_name, std::make_shared<Tagger>("long"));
+  ch->pipeline().replace("a", "", std::make_shared<Tagger>("empty"));
+  REQUIRE(ch->pipeline().context(long_name) != nullptr);
+  CHECK(ch->pipeline().context(long_name)->name() == long_name);
+  REQUIRE(ch->pipeline().context("") != nullptr);
+  CHECK(ch->pipeline().context("")->name().empty());
+  CHECK(ch->pipeline().names() == std::vector<std::string>{"", long_name});
+  CHECK(round_inbound(*ch, "m") == "m-empty-long");
+
+  using namespace std::string_literals;
+  CHECK_THROWS_AS(ch->pipeline().add_last("x\0y"s, std::make_shared<Tagger>("x")), std::invalid_argument);
+  CHECK_THROWS_AS(ch->pipeline().replace("", "x\0y"s, std::make_shared<Tagger>("x")), std::invalid_argument);
+  CHECK(ch->pipeline().names() == std::vector<std::string>{"", long_name});
 }
 
 TEST_CASE("validate catches inbound type mismatches and names the handlers", "[pipeline]") {

@@ -64,7 +64,7 @@ class AppHarness {
           app->handler = std::move(handler);
           c.pipeline()
               .add_last("http-codec", std::make_shared<HttpServerCodec>(options))
-              .add_last("http-handler", std::make_shared<HttpServerHandler>(app));
+              .add_last("http-handler", HttpServerHandler::create(app));
         }) {}
 
   std::vector<Response> send(const std::string& bytes) {

@@ -57,7 +57,7 @@ class RouterHarness {
           app->handler = router_;
           c.pipeline()
               .add_last("http-codec", std::make_shared<HttpServerCodec>())
-              .add_last("http-handler", std::make_shared<HttpServerHandler>(app));
+              .add_last("http-handler", HttpServerHandler::create(app));
         }) {}
 
   /// Sends `requests` in one read; returns the responses to them.
@@ -331,7 +331,7 @@ TEST_CASE("router: check() agrees with what handle() answers, end to end via Exp
     return std::make_unique<EmbeddedChannel>([&](Channel& c) {
       c.pipeline()
           .add_last("http-codec", std::make_shared<HttpServerCodec>(options))
-          .add_last("http-handler", std::make_shared<HttpServerHandler>(app));
+          .add_last("http-handler", HttpServerHandler::create(app));
     });
   };
   auto expecting = [](std::string_view method, std::string_view target) {

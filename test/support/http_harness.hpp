@@ -35,7 +35,7 @@ struct HttpHarness {
     ch = std::make_unique<EmbeddedChannel>(
         [&](Channel& c) {
           if (head) c.pipeline().add_last("head", head);
-          c.pipeline().add_last("codec", codec).add_last("handler", std::make_shared<HttpServerHandler>(app));
+          c.pipeline().add_last("codec", codec).add_last("handler", HttpServerHandler::create(app));
         },
         channel_options);
   }

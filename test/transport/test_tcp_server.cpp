@@ -125,6 +125,51 @@ TEST_CASE("IPv6 listeners echo") {
   CHECK(ch->remote_address().is_ipv6());
 }
 
+TEST_CASE("an accepted channel outlives its server; its local address is its socket's, empty once closed") {
+  EventLoopGroup loops({1, false, "srv"});
+  std::shared_ptr<Channel> accepted;  // loop thread
+  std::atomic<bool> started{false};
+  ServerOptions options;
+  options.channel.write_high_watermark = 1000;
+  options.channel.write_low_watermark = 2000;  // corrected to the high one
+  auto server = std::make_unique<TcpServer>(loops, options, [&](Channel& c) {
+    echo::init_echo_pipeline(c, echo::Mode::raw, 0);
+    accepted = c.shared_from_this();
+    started = true;
+  });
+  server->start();
+  const std::uint16_t port = server->port();
+  BlockingClient client(port);
+  client.send_all("x");
+  REQUIRE(client.recv_exact(1) == "x");
+  REQUIRE(wait_until([&] { return started.load(); }));
+  // The channel shares the server's options (and the state its close
+  // reports to): both must outlive the server.
+  server.reset();
+  client.send_all("y");
+  REQUIRE(client.recv_exact(1) == "y");
+
+  sockaddr_in client_addr{};
+  socklen_t len = sizeof client_addr;
+  REQUIRE(::getsockname(client.fd(), reinterpret_cast<sockaddr*>(&client_addr), &len) == 0);
+  SocketAddress local, remote, after_close;
+  std::size_t low = 0;
+  loops.at(0).run_sync([&] {
+    local = accepted->local_address();
+    remote = accepted->remote_address();
+    low = accepted->options().write_low_watermark;
+    accepted->close_now();
+    after_close = accepted->local_address();
+  });
+  CHECK(low == 1000);
+  CHECK(local.host() == "127.0.0.1");
+  CHECK(local.port() == port);
+  CHECK(remote.host() == "127.0.0.1");
+  CHECK(remote.port() == ntohs(client_addr.sin_port));
+  CHECK(after_close.empty());
+  loops.at(0).run_sync([&] { accepted.reset(); });
+}
+
 TEST_CASE("line and length framings echo whole frames") {
   EventLoopGroup loops({1, false, "srv"});
   SECTION("line") {

@@ -63,7 +63,7 @@ class Channel : public std::enable_shared_from_this<Channel> {
 
   EventLoop& loop() const noexcept { return *loop_; }
   Pipeline& pipeline() noexcept { return pipeline_; }
-  const ChannelOptions& options() const noexcept { return options_; }
+  const ChannelOptions& options() const noexcept { return *options_; }
   std::uint64_t id() const noexcept { return id_; }
 
   /// Writes `message` into the pipeline at its tail (it must be the type the
@@ -98,13 +98,18 @@ class Channel : public std::enable_shared_from_this<Channel> {
   bool is_reading() const noexcept { return reading_; }
   bool input_shutdown() const noexcept { return input_shutdown_; }
 
-  const SocketAddress& local_address() const noexcept { return local_address_; }
+  /// Asked of the socket each time (an address every connection kept would
+  /// cost memory that almost nothing reads): empty once the channel is
+  /// closed, and for a channel without a socket. Loop thread.
+  SocketAddress local_address() const { return transport_local_address(); }
+  /// Kept from the start: logs name the peer even after the socket failed.
   const SocketAddress& remote_address() const noexcept { return remote_address_; }
 
   /// User data. Loop thread only.
   template <class T>
   T* attr(const AttributeKey<T>& key) const noexcept {
-    for (const auto& a : attributes_) {
+    if (!attributes_) return nullptr;
+    for (const auto& a : *attributes_) {
       if (a.key == &key) return static_cast<T*>(a.value.get());
     }
     return nullptr;
@@ -112,12 +117,13 @@ class Channel : public std::enable_shared_from_this<Channel> {
   template <class T>
   T& set_attr(const AttributeKey<T>& key, T value) {
     remove_attr(key);
-    attributes_.push_back(Attribute{&key, ErasedPtr(new T(std::move(value)), [](void* p) { delete static_cast<T*>(p); })});
-    return *static_cast<T*>(attributes_.back().value.get());
+    if (!attributes_) attributes_ = std::make_unique<std::vector<Attribute>>();
+    attributes_->push_back(Attribute{&key, ErasedPtr(new T(std::move(value)), [](void* p) { delete static_cast<T*>(p); })});
+    return *static_cast<T*>(attributes_->back().value.get());
   }
   template <class T>
   void remove_attr(const AttributeKey<T>& key) noexcept {
-    std::erase_if(attributes_, [&](const Attribute& a) { return a.key == &key; });
+    if (attributes_) std::erase_if(*attributes_, [&](const Attribute& a) { return a.key == &key; });
   }
 
   /// Closes at once, dropping unsent bytes. Loop thread.
@@ -135,7 +141,9 @@ class Channel : public std::enable_shared_from_this<Channel> {
   virtual bool accepts_any_message() const noexcept { return false; }
 
  protected:
-  Channel(EventLoop& loop, ChannelOptions options);
+  /// `options` may be shared by many channels (a server's, say): they are
+  /// read, never changed.
+  Channel(EventLoop& loop, std::shared_ptr<const ChannelOptions> options);
 
   // The transport under the channel.
   virtual void transport_start_reading() = 0;
@@ -146,6 +154,8 @@ class Channel : public std::enable_shared_from_this<Channel> {
   virtual void transport_shutdown_output() = 0;
   /// Releases the transport; calls transport_closed() when done (maybe later).
   virtual void transport_close() = 0;
+  /// The socket's own address; empty when there is none (any more).
+  virtual SocketAddress transport_local_address() const { return {}; }
   /// A non-Buffer message reached the head: only EmbeddedChannel takes
   /// those; elsewhere it is a missing encoder and throws MessageTypeError.
   virtual void outbound_other(MessageRef message);
@@ -166,13 +176,16 @@ class Channel : public std::enable_shared_from_this<Channel> {
   static constexpr std::size_t kCoalesceBlockBytes = 16 * 1024;
   bool coalesce(Buffer& tail, Buffer& bytes);
 
+  // Members are ordered to leave no padding: every connection has a channel
+  // (tools/idle-conns measures what one costs).
   Fifo<Buffer> outbound_;           // oldest first; only owned buffers
   std::size_t flushed_count_ = 0;   // how many of outbound_'s front buffers were flushed
-  SocketAddress local_address_;
-  SocketAddress remote_address_;
+  SocketAddress remote_address_;    // 28 bytes
 
  private:
   friend class EventLoop;
+  static constexpr std::uint32_t kNotRegistered = static_cast<std::uint32_t>(-1);
+  std::uint32_t registry_index_ = kNotRegistered;  // in EventLoop's list; beside the 28-byte address
   using ErasedPtr = std::unique_ptr<void, void (*)(void*)>;
   struct Attribute {
     const void* key;
@@ -188,16 +201,17 @@ class Channel : public std::enable_shared_from_this<Channel> {
   static void on_linger_timeout(void* self);
 
   EventLoop* loop_;
-  ChannelOptions options_;
+  std::shared_ptr<const ChannelOptions> options_;
   std::uint64_t id_;
   Pipeline pipeline_;
-  std::vector<Attribute> attributes_;
+  // Made by the first set_attr: most channels never have one.
+  std::unique_ptr<std::vector<Attribute>> attributes_;
   // Made by close() when bytes still wait: most connections never linger.
   std::unique_ptr<TimerWheel::Entry> linger_timer_;
 
+  std::atomic<std::size_t> pending_outbound_bytes_{0};
   std::atomic<bool> active_{false};
   std::atomic<bool> writable_{true};
-  std::atomic<std::size_t> pending_outbound_bytes_{0};
   bool auto_read_ = true;
   bool paused_for_backpressure_ = false;
   bool reading_ = false;
@@ -208,7 +222,7 @@ class Channel : public std::enable_shared_from_this<Channel> {
   bool inactive_fired_ = false;
   bool output_shutdown_ = false;
   bool error_logged_ = false;
-  std::size_t registry_index_ = static_cast<std::size_t>(-1);
+  // A transport's own flags may follow in the padding after these.
 };
 
 }  // namespace sluice

@@ -28,12 +28,21 @@ class Pipeline;
 /// A handler's place in a pipeline: its view of the channel and the way it
 /// passes events on. Loop thread only. Valid while the handler is in the
 /// pipeline (and for the rest of the callback that removes it).
+///
+/// Every connection carries at least four contexts (head, tail and its
+/// handlers), so a context is kept small: a handler's context and its name
+/// are one allocation, the name stored right after the object:
+///
+///   [ pipeline_ | handler_ | prev_ | next_ ][ n a m e \0 ]
+///
+/// Head and tail live inside the Pipeline and have fixed names.
 class HandlerContext {
  public:
   Channel& channel() const noexcept;
   EventLoop& loop() const noexcept;
   Pipeline& pipeline() const noexcept { return *pipeline_; }
-  const std::string& name() const noexcept { return name_; }
+  /// Valid as long as the context.
+  std::string_view name() const noexcept;
   HandlerBase& handler() const noexcept { return *handler_; }
 
   // Inbound: pass to the next handler towards the tail.
@@ -67,10 +76,15 @@ class HandlerContext {
   }
   void close();
 
+  // Frees what make() allocated (the context and its name).
+  static void operator delete(void* p) noexcept { ::operator delete(p); }
+
  private:
   friend class Pipeline;
-  HandlerContext(Pipeline& pipeline, std::string name, std::shared_ptr<HandlerBase> handler)
-      : pipeline_(&pipeline), name_(std::move(name)), handler_(std::move(handler)) {}
+  HandlerContext(Pipeline& pipeline, std::shared_ptr<HandlerBase> handler) noexcept
+      : pipeline_(&pipeline), handler_(std::move(handler)) {}
+  /// A handler's context, with `name` stored after it; `delete` frees both.
+  static HandlerContext* make(Pipeline& pipeline, std::string_view name, std::shared_ptr<HandlerBase> handler);
 
   // Calls into this context's handler; an exception becomes an error event
   // on this handler.
@@ -81,7 +95,6 @@ class HandlerContext {
   void handler_threw(const std::exception& error) noexcept;
 
   Pipeline* pipeline_;
-  std::string name_;
   std::shared_ptr<HandlerBase> handler_;
   HandlerContext* prev_ = nullptr;
   HandlerContext* next_ = nullptr;
@@ -105,18 +118,19 @@ class Pipeline {
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
-  /// Adds a handler; names are unique within a pipeline. On an active channel
+  /// Adds a handler; names are unique within a pipeline (and hold no NUL
+  /// character). On an active channel
   /// the result is validated at once and a type mismatch throws (and the
   /// change is undone).
-  Pipeline& add_last(std::string name, std::shared_ptr<HandlerBase> handler);
-  Pipeline& add_first(std::string name, std::shared_ptr<HandlerBase> handler);
-  Pipeline& add_before(std::string_view base, std::string name, std::shared_ptr<HandlerBase> handler);
-  Pipeline& add_after(std::string_view base, std::string name, std::shared_ptr<HandlerBase> handler);
+  Pipeline& add_last(std::string_view name, std::shared_ptr<HandlerBase> handler);
+  Pipeline& add_first(std::string_view name, std::shared_ptr<HandlerBase> handler);
+  Pipeline& add_before(std::string_view base, std::string_view name, std::shared_ptr<HandlerBase> handler);
+  Pipeline& add_after(std::string_view base, std::string_view name, std::shared_ptr<HandlerBase> handler);
   template <class H, class... Args>
-  H& emplace_last(std::string name, Args&&... args) {
+  H& emplace_last(std::string_view name, Args&&... args) {
     auto handler = std::make_shared<H>(std::forward<Args>(args)...);
     H& ref = *handler;
-    add_last(std::move(name), std::move(handler));
+    add_last(name, std::move(handler));
     return ref;
   }
 
@@ -124,7 +138,7 @@ class Pipeline {
   /// handler, or nullptr when no handler has that name.
   std::shared_ptr<HandlerBase> remove(std::string_view name);
   /// Swaps the handler called `name` for another (e.g. an HTTP upgrade).
-  std::shared_ptr<HandlerBase> replace(std::string_view name, std::string new_name,
+  std::shared_ptr<HandlerBase> replace(std::string_view name, std::string_view new_name,
                                        std::shared_ptr<HandlerBase> handler);
 
   HandlerBase* get(std::string_view name) const noexcept;
@@ -155,8 +169,9 @@ class Pipeline {
   Channel& channel() const noexcept { return *channel_; }
 
  private:
+  friend class HandlerContext;  // name(): head and tail are told by their address
   HandlerContext* find(std::string_view name) const noexcept;
-  HandlerContext* link_after(HandlerContext* prev, std::string name, std::shared_ptr<HandlerBase> handler);
+  HandlerContext* link_after(HandlerContext* prev, std::string_view name, std::shared_ptr<HandlerBase> handler);
   void unlink(HandlerContext* ctx);
   void validate_if_active(HandlerContext* added);
 

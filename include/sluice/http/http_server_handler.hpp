@@ -18,29 +18,23 @@ struct HttpApp {
   std::shared_ptr<HttpHandler> handler;
 };
 
-namespace detail {
-class HttpConnection;
-}
-
 /// Sits after HttpServerCodec. Each request gets a ResponseWriter; answers
 /// are written in request order whatever order handlers finish in; answers
 /// finished during one socket read leave in one flush (one writev). A request
 /// the codec refused (error_status) is answered with that status without
 /// reaching the application. An exception from a handler becomes 500 (an
 /// HttpError its status), with nothing of its text sent unless it is an
-/// HttpError. One instance per channel; loop thread only.
-class HttpServerHandler final : public InboundHandler<HttpRequestPtr, HttpRequestPtr> {
+/// HttpError. One instance per channel, made by create(); loop thread only.
+///
+/// The handler is the connection's whole HTTP state (lib/http's
+/// detail::HttpConnection derives from it): one allocation per connection,
+/// which writers on other threads reach through a weak reference.
+class HttpServerHandler : public InboundHandler<HttpRequestPtr, HttpRequestPtr> {
  public:
-  explicit HttpServerHandler(std::shared_ptr<const HttpApp> app);
-  ~HttpServerHandler() override;
+  static std::shared_ptr<HttpServerHandler> create(std::shared_ptr<const HttpApp> app);
 
-  void read(HandlerContext& ctx, HttpRequestPtr& request) override;
-  void read_complete(HandlerContext& ctx) override;
-  void writability_changed(HandlerContext& ctx, bool writable) override;
-  void channel_inactive(HandlerContext& ctx) override;
-
- private:
-  std::shared_ptr<detail::HttpConnection> connection_;
+ protected:
+  HttpServerHandler() = default;
 };
 
 }  // namespace sluice

@@ -25,6 +25,8 @@ class TcpChannel final : public Channel {
  public:
   /// Loop thread. The handle is initialised; connect or accept into it, then start().
   static std::shared_ptr<TcpChannel> create(EventLoop& loop, ChannelOptions options);
+  /// The same with options shared by many channels (a server's).
+  static std::shared_ptr<TcpChannel> create(EventLoop& loop, std::shared_ptr<const ChannelOptions> options);
 
   // Only create() can name this: the constructor is public for make_shared
   // (one block for the channel and its reference counts), not for users.
@@ -32,14 +34,25 @@ class TcpChannel final : public Channel {
     friend class TcpChannel;
     Key() = default;
   };
-  TcpChannel(Key, EventLoop& loop, ChannelOptions options);
+  TcpChannel(Key, EventLoop& loop, std::shared_ptr<const ChannelOptions> options);
 
   uv_tcp_t* handle() noexcept { return &handle_; }
   /// Registers the channel with its loop, runs `initializer`, validates the
   /// pipeline and fires channel_active. Loop thread.
   void start(const ChannelInitializer& initializer);
-  /// Runs once when the socket is closed (used by servers to count connections).
-  void on_closed(std::function<void()> hook) { closed_hook_ = std::move(hook); }
+
+  /// Told once, on the channel's loop, when its socket is closed (servers
+  /// count connections with it).
+  class CloseObserver {
+   public:
+    virtual void channel_closed(TcpChannel& channel) noexcept = 0;
+
+   protected:
+    ~CloseObserver() = default;
+  };
+  /// `observer` must outlive the channel's socket. A pointer to an observer
+  /// rather than a std::function: every connection carries it. Loop thread.
+  void on_closed(CloseObserver& observer) noexcept { close_observer_ = &observer; }
 
  private:
   void transport_start_reading() override;
@@ -47,6 +60,7 @@ class TcpChannel final : public Channel {
   void transport_flush() override;
   void transport_shutdown_output() override;
   void transport_close() override;
+  SocketAddress transport_local_address() const override;
 
   void consume_written(std::size_t n) noexcept;
   void write_rest();
@@ -57,21 +71,22 @@ class TcpChannel final : public Channel {
   static void on_shutdown(uv_shutdown_t* req, int status);
   static void on_close(uv_handle_t* handle);
 
-  // The one uv_write under way and the buffers it owns.
-  struct WriteState {
-    uv_write_t req;
-    std::vector<Buffer> buffers;
-    std::size_t bytes = 0;
+  // The libuv requests of a connection that fills the kernel's buffer or
+  // half-closes: the one uv_write under way with the buffers it owns, and
+  // the shutdown. Made on first use: most connections need neither, and
+  // every byte of an idle connection adds up.
+  struct Requests {
+    uv_write_t write;
+    std::vector<Buffer> write_buffers;
+    std::size_t write_bytes = 0;
+    uv_shutdown_t shutdown;
   };
+  Requests& requests();
 
+  bool writing_ = false;  // first: it fits in the padding after Channel's flags
   uv_tcp_t handle_{};
-  // Made on first use: most connections never fill the kernel's buffer or
-  // half-close, and every byte of an idle connection adds up.
-  std::unique_ptr<WriteState> write_;
-  std::unique_ptr<uv_shutdown_t> shutdown_req_;
-  bool writing_ = false;
-  std::function<void()> closed_hook_;
-  std::shared_ptr<TcpChannel> closing_self_;
+  std::unique_ptr<Requests> requests_;
+  CloseObserver* close_observer_ = nullptr;
 };
 
 }  // namespace sluice
