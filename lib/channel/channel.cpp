@@ -13,11 +13,9 @@ Channel::Channel(EventLoop& loop, std::shared_ptr<const ChannelOptions> options)
       options_(std::move(options)),
       id_(g_next_channel_id.fetch_add(1, std::memory_order_relaxed)),
       pipeline_(*this) {
-  if (options_->write_low_watermark > options_->write_high_watermark) {
-    // The shared options stay as given: this channel gets a corrected copy.
-    auto fixed = std::make_shared<ChannelOptions>(*options_);
-    fixed->write_low_watermark = fixed->write_high_watermark;
-    options_ = std::move(fixed);
+  // The shared options stay as given: this channel gets a corrected copy.
+  if (ChannelOptions fixed = *options_; fixed.clamp_watermarks()) {
+    options_ = std::make_shared<const ChannelOptions>(fixed);
   }
 }
 

@@ -72,8 +72,7 @@ std::string_view HttpRequest::path() const noexcept {
     if (slash == std::string_view::npos) return "/";
     t = t.substr(slash);
   }
-  std::size_t end = t.find_first_of("?#");
-  return t.substr(0, end);
+  return t.substr(0, query_or_fragment(t));
 }
 
 std::string_view HttpRequest::query() const noexcept {

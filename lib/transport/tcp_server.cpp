@@ -135,11 +135,8 @@ void TcpServer::State::channel_closed(TcpChannel&) noexcept { connections.fetch_
 TcpServer::TcpServer(EventLoopGroup& group, ServerOptions options, ChannelInitializer initializer)
     : group_(group), state_(std::make_shared<State>()) {
   state_->options = std::move(options);
-  ChannelOptions& channel = state_->options.channel;
   // Corrected once here, not in a copy per channel (see Channel's constructor).
-  if (channel.write_low_watermark > channel.write_high_watermark) {
-    channel.write_low_watermark = channel.write_high_watermark;
-  }
+  state_->options.channel.clamp_watermarks();
   state_->initializer = std::move(initializer);
 }
 

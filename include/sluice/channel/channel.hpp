@@ -39,6 +39,14 @@ struct ChannelOptions {
   bool allow_half_close = false;
   /// close() waits at most this long for flushed bytes to reach the peer.
   std::uint64_t close_linger_ms = 5000;
+
+  /// A low watermark above the high one is taken as the high one. Returns
+  /// whether it changed anything.
+  bool clamp_watermarks() noexcept {
+    if (write_low_watermark <= write_high_watermark) return false;
+    write_low_watermark = write_high_watermark;
+    return true;
+  }
 };
 
 /// A typed key for user data attached to a channel. Keys are identified by
