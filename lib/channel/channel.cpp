@@ -29,6 +29,19 @@ void Channel::close() {
   run_on_loop([self = shared_from_this()] { self->pipeline_.close(); });
 }
 
+void Channel::close_lingering() {
+  run_on_loop([self = shared_from_this()] {
+    self->pipeline_.flush();
+    self->close_when_flushed(!self->input_shutdown_ && self->options_->lingering_close_ms != 0);
+  });
+}
+
+void Channel::shutdown_gracefully() {
+  GracefulShutdownEvent event;
+  pipeline_.fire_user_event(event);
+  if (!event.finishing_first() && !closed_) close_lingering();
+}
+
 void Channel::shutdown_output() {
   run_on_loop([self = shared_from_this()] {
     if (self->closed_) return;
@@ -46,8 +59,11 @@ void Channel::set_auto_read(bool on) {
 }
 
 void Channel::update_reading() {
-  bool want = active_.load(std::memory_order_relaxed) && !closed_ && !close_requested_ && auto_read_ &&
-              !paused_for_backpressure_ && !input_shutdown_;
+  // A lingering close reads (and drops) whatever the peer sends, whatever
+  // the handlers asked: its input costs no memory, and not reading it would
+  // end in a reset.
+  bool want = active_.load(std::memory_order_relaxed) && !closed_ && !input_shutdown_ &&
+              (lingering_ || (!close_requested_ && auto_read_ && !paused_for_backpressure_));
   if (want == reading_) return;
   reading_ = want;
   if (want) {
@@ -131,17 +147,25 @@ void Channel::outbound_flush() {
   if (flushed_count_ != 0) transport_flush();
 }
 
-void Channel::outbound_close() {
+void Channel::outbound_close() { close_when_flushed(false); }
+
+void Channel::close_when_flushed(bool lingering) {
   if (closed_ || close_requested_) return;
   outbound_flush();
   close_requested_ = true;
+  lingering_ = lingering;
   update_reading();
-  if (pending_outbound_bytes() == 0) {
-    close_now();
-  } else {
-    if (!linger_timer_) linger_timer_ = std::make_unique<TimerWheel::Entry>(&Channel::on_linger_timeout, this);
-    loop_->schedule_timeout(*linger_timer_, options_->close_linger_ms);
+  if (pending_outbound_bytes() != 0) {
+    arm_linger_timer(options_->close_linger_ms);
+  } else if (lingering_ && output_shutdown_) {
+    arm_linger_timer(options_->lingering_close_ms);  // FIN already sent: just drain
   }
+  maybe_finish_closing();
+}
+
+void Channel::arm_linger_timer(std::uint64_t ms) {
+  if (!linger_timer_) linger_timer_ = std::make_unique<TimerWheel::Entry>(&Channel::on_linger_timeout, this);
+  loop_->schedule_timeout(*linger_timer_, ms);
 }
 
 void Channel::on_linger_timeout(void* self) { static_cast<Channel*>(self)->close_now(); }
@@ -167,23 +191,42 @@ void Channel::bytes_sent(std::size_t n) {
     update_reading();
     pipeline_.fire_writability_changed(true);
   }
+  if (close_requested_ && pending != 0) arm_linger_timer(options_->close_linger_ms);  // progress: wait on
   maybe_finish_closing();
 }
 
 void Channel::maybe_finish_closing() {
   if (closed_ || pending_outbound_bytes() != 0) return;
-  if (close_requested_) {
+  if (close_requested_ && (!lingering_ || input_shutdown_)) {
     close_now();
-  } else if (shutdown_requested_ && !output_shutdown_) {
+    return;
+  }
+  if ((close_requested_ || shutdown_requested_) && !output_shutdown_) {
     output_shutdown_ = true;
     transport_shutdown_output();
+    // Lingering: the peer sees our FIN and closes its side; if it does not,
+    // stop waiting after a while.
+    if (close_requested_) arm_linger_timer(options_->lingering_close_ms);
   }
+}
+
+void Channel::bytes_read(Buffer& bytes) {
+  if (close_requested_) {
+    bytes.retrieve_all();  // closing: nothing more is for the handlers
+    return;
+  }
+  pipeline_.fire_read(MessageRef::of(bytes));
+  if (!closed_) pipeline_.fire_read_complete();
 }
 
 void Channel::peer_shutdown_output() {
   if (input_shutdown_ || closed_) return;
   input_shutdown_ = true;
   update_reading();
+  if (close_requested_) {
+    maybe_finish_closing();  // a lingering close ends here once flushed
+    return;
+  }
   pipeline_.fire_user_event(InputShutdownEvent{});
   if (!options_->allow_half_close) outbound_close();
 }

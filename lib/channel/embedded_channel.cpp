@@ -12,6 +12,7 @@ class EmbeddedChannel::Impl final : public Channel {
     if (initializer) initializer(*this);
     activate();
   }
+  void feed(Buffer& bytes) { bytes_read(bytes); }
   void feed_eof() { peer_shutdown_output(); }
   void set_peer_reading(bool reading) {
     peer_reading_ = reading;
@@ -83,8 +84,7 @@ void EmbeddedChannel::write_inbound(std::string_view bytes) {
   bool outer = !reading_;
   reading_ = true;
   Buffer borrowed = Buffer::borrow(scratch.data(), scratch.size());
-  channel_->pipeline().fire_read(MessageRef::of(borrowed));
-  if (channel_->is_active()) channel_->pipeline().fire_read_complete();
+  channel_->feed(borrowed);
   if (outer) reading_ = false;
   run_pending_tasks();
 }

@@ -7,6 +7,7 @@
 
 #include "sluice/channel/channel.hpp"
 #include "sluice/channel/handler.hpp"
+#include "sluice/core/log.hpp"
 
 namespace sluice {
 
@@ -61,7 +62,7 @@ void EventLoopGroup::shutdown_gracefully(std::uint64_t quiet_period_ms, std::uin
 
   for (auto& loop : loops_) {
     EventLoop* l = loop.get();
-    l->post([l] { l->for_each_channel([](Channel& c) { c.pipeline().fire_user_event(GracefulShutdownEvent{}); }); });
+    l->post([l] { l->for_each_channel([](Channel& c) { c.shutdown_gracefully(); }); });
   }
 
   // This runs on the caller's thread, outside every loop: a short poll is
@@ -82,6 +83,10 @@ void EventLoopGroup::shutdown_gracefully(std::uint64_t quiet_period_ms, std::uin
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   // What is still open now is force-closed by each loop's stop().
+  if (std::size_t left = channel_count(); left != 0 && timeout_ms != 0) {
+    log().warn("graceful shutdown: {} connection{} still open after {} ms: closing {} now", left,
+               left == 1 ? "" : "s", timeout_ms, left == 1 ? "it" : "them");
+  }
   for (auto& loop : loops_) loop->stop();
 }
 

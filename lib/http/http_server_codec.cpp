@@ -151,7 +151,6 @@ struct HttpServerCodec::State {
   bool broken = false;         // stopped parsing after an error: input is dropped
   bool continue_owed = false;  // "100 Continue" waits for earlier responses to leave
 
-  TimerWheel::Entry linger{&State::on_linger, this};
   TimerWheel::Entry send_timer{&State::on_send_timeout, this};
 
   // One table of callbacks for every connection (llhttp keeps a pointer).
@@ -189,14 +188,12 @@ struct HttpServerCodec::State {
   // timer of its own running. Then the state may go back to the pool.
   bool idle() const noexcept {
     return in_flight.empty() && !in_message && held.empty() && !paused && !broken && !parsing && !body_stream &&
-           !current && !completed && !head_ready && !continue_owed && !linger.is_scheduled() &&
-           !send_timer.is_scheduled();
+           !current && !completed && !head_ready && !continue_owed && !send_timer.is_scheduled();
   }
 
   // Back to what take() expects, keeping the scratch strings' and the
   // in-flight queue's capacity (within reason), then into the pool.
   static void give(std::unique_ptr<State>& s) noexcept {
-    s->linger.cancel();
     s->send_timer.cancel();
     if (s->body_stream) s->end_body_stream(499);
     s->current.reset();
@@ -489,12 +486,6 @@ struct HttpServerCodec::State {
     s.ctx->channel().close_now();
   }
 
-  static void on_linger(void* self) {
-    State& s = *static_cast<State*>(self);
-    Entered entered(*s.owner);
-    s.ctx->channel().close_now();
-  }
-
   void arm_keep_alive_if_idle() {
     if (in_flight.empty() && !in_message && held.empty() && !broken) owner->arm_keep_alive();
   }
@@ -758,16 +749,11 @@ struct HttpServerCodec::State {
   void finish_response() {
     InFlight info = in_flight.front();
     in_flight.pop_front();
-    if (info.broken) {
-      // Tell the client we are done, then read and drop what it still sends
-      // for a while, so it sees this answer rather than a reset.
-      ctx->flush();
-      ctx->channel().shutdown_output();
-      ctx->loop().schedule_timeout(linger, options->lingering_close_ms);
-      return;
-    }
-    if (!info.keep_alive) {
-      ctx->close();
+    if (info.broken || !info.keep_alive) {
+      // The client may have sent more (pipelined requests, the rest of a
+      // refused body): a lingering close, so it reads this answer rather
+      // than a reset.
+      close_lingering();
       return;
     }
     if (continue_owed && in_flight.empty()) {
@@ -775,7 +761,7 @@ struct HttpServerCodec::State {
       send_continue_when_due();
     }
     if (owner->draining_ && in_flight.empty() && !in_message) {
-      ctx->close();
+      close_lingering();
       return;
     }
     if (may_resume()) resume();
@@ -814,10 +800,16 @@ struct HttpServerCodec::State {
     if (!paused && !broken) ctx->channel().set_auto_read(true);
   }
 
-  // The peer will send nothing more: answer what is in flight, then close.
+  void close_lingering() {
+    ctx->flush();
+    ctx->channel().close_lingering();
+  }
+
+  // No more requests are taken (the peer's EOF, or a graceful shutdown):
+  // answer what is in flight, then close.
   void input_done() {
     if (in_flight.empty()) {
-      ctx->close();
+      close_lingering();  // after the peer's EOF, a plain close
     } else {
       in_flight.back().keep_alive = false;
       broken = true;
@@ -936,9 +928,10 @@ void HttpServerCodec::writability_changed(HandlerContext& ctx, bool writable) {
 void HttpServerCodec::user_event(HandlerContext& ctx, const UserEvent& event) {
   Entered entered(*this);
   ctx_ = &ctx;
-  if (dynamic_cast<const GracefulShutdownEvent*>(&event) != nullptr) {
+  if (const auto* shutdown = dynamic_cast<const GracefulShutdownEvent*>(&event)) {
     // Idle (or half a request): close now. Busy: the last answer says
     // Connection: close, and nothing more is read.
+    shutdown->finish_first();
     draining_ = true;
     state().input_done();
   } else if (dynamic_cast<const InputShutdownEvent*>(&event) != nullptr) {

@@ -74,8 +74,7 @@ void TcpChannel::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf
   if (nread > 0) {
     self->loop().note_activity();
     Buffer bytes = Buffer::borrow(buf->base, static_cast<std::size_t>(nread));
-    self->pipeline().fire_read(MessageRef::of(bytes));
-    if (!self->closed()) self->pipeline().fire_read_complete();
+    self->bytes_read(bytes);
   } else if (nread == UV_EOF) {
     self->peer_shutdown_output();
   } else if (nread < 0) {

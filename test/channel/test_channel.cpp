@@ -1,5 +1,6 @@
 // Channel: write/flush, watermarks and backpressure, auto-read, attributes,
-// close with linger, peer EOF and half-closure.
+// close with linger, the lingering close, graceful shutdown, peer EOF and
+// half-closure.
 #include <catch2/catch.hpp>
 
 #include <memory>
@@ -323,6 +324,95 @@ TEST_CASE("close() force-closes after close_linger_ms", "[channel]") {
   // The unsent bytes were dropped.
   t.ch.set_peer_reading(true);
   CHECK(t.ch.read_outbound_bytes().empty());
+}
+
+TEST_CASE("close_lingering(): flush, FIN, drop what the peer still sends, close at its FIN", "[channel]") {
+  CountedChannel t;
+  t.ch.set_peer_reading(false);
+  t.ch.write_outbound(std::string("the answer"));
+  t.ch.channel().close_lingering();
+  CHECK_FALSE(t.ch.output_shutdown());  // the answer has not left yet
+  CHECK(t.ch.channel().is_closing());
+  t.ch.write_inbound("more requests");  // dropped: nothing reaches the handlers now
+  CHECK(t.ch.inbound_count() == 0);
+
+  t.ch.set_peer_reading(true);
+  CHECK(t.ch.read_outbound_bytes() == "the answer");
+  CHECK(t.ch.output_shutdown());  // FIN after the last byte
+  CHECK(t.ch.is_open());
+  CHECK(t.ch.channel().is_reading());  // reading on, to drop, so the peer never gets a reset
+  t.ch.write_inbound("still sending");
+  CHECK(t.ch.inbound_count() == 0);
+  CHECK(t.counts.input_shutdown == 0);
+
+  t.ch.shutdown_inbound();  // the peer's FIN ends it
+  CHECK_FALSE(t.ch.is_open());
+  CHECK(t.counts.inactive == 1);
+  CHECK(t.counts.input_shutdown == 0);  // a closing channel's handlers are not told
+}
+
+TEST_CASE("close_lingering() closes after lingering_close_ms when the peer never closes", "[channel]") {
+  ChannelOptions o;
+  o.lingering_close_ms = 1000;
+  CountedChannel t(o);
+  t.ch.channel().set_auto_read(false);  // a handler had paused reading: the lingering close reads anyway
+  t.ch.run_pending_tasks();
+  t.ch.channel().close_lingering();
+  CHECK(t.ch.output_shutdown());
+  CHECK(t.ch.channel().is_reading());
+  t.ch.advance_time(900);
+  CHECK(t.ch.is_open());
+  t.ch.advance_time(151);
+  CHECK_FALSE(t.ch.is_open());
+}
+
+TEST_CASE("close_lingering() is a plain close after the peer's FIN, or with lingering_close_ms 0", "[channel]") {
+  SECTION("the peer already closed its side") {
+    ChannelOptions o;
+    o.allow_half_close = true;
+    CountedChannel t(o);
+    t.ch.shutdown_inbound();
+    REQUIRE(t.ch.is_open());
+    t.ch.write_outbound(std::string("bye"));
+    t.ch.channel().close_lingering();
+    CHECK(t.ch.read_outbound_bytes() == "bye");
+    CHECK_FALSE(t.ch.is_open());
+  }
+  SECTION("lingering_close_ms = 0") {
+    ChannelOptions o;
+    o.lingering_close_ms = 0;
+    CountedChannel t(o);
+    t.ch.channel().close_lingering();
+    CHECK_FALSE(t.ch.output_shutdown());
+    CHECK_FALSE(t.ch.is_open());
+  }
+}
+
+TEST_CASE("shutdown_gracefully(): closes unless a handler asks to finish first", "[channel]") {
+  SECTION("nobody asks: a lingering close after the pending writes") {
+    CountedChannel t;
+    t.ch.set_peer_reading(false);
+    t.ch.write_outbound(std::string("pending"));
+    t.ch.channel().shutdown_gracefully();
+    CHECK(t.ch.is_open());
+    t.ch.set_peer_reading(true);
+    CHECK(t.ch.read_outbound_bytes() == "pending");
+    CHECK(t.ch.output_shutdown());
+    t.ch.shutdown_inbound();
+    CHECK_FALSE(t.ch.is_open());
+  }
+  SECTION("a handler finishes first: the channel stays until it closes") {
+    struct Finisher final : HandlerBase {
+      void user_event(HandlerContext& ctx, const UserEvent& event) override {
+        if (const auto* e = dynamic_cast<const GracefulShutdownEvent*>(&event)) e->finish_first();
+        ctx.fire_user_event(event);
+      }
+    };
+    EmbeddedChannel ch([](Channel& c) { c.pipeline().add_last("finisher", std::make_shared<Finisher>()); });
+    ch.channel().shutdown_gracefully();
+    CHECK(ch.is_open());
+    CHECK_FALSE(ch.output_shutdown());
+  }
 }
 
 TEST_CASE("peer EOF fires InputShutdownEvent and closes", "[channel]") {

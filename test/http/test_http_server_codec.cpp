@@ -80,7 +80,7 @@ std::string post(std::string_view target, std::string_view body) {
 
 // After an error answer: nothing more is answered, output is shut down, and
 // the connection closes once the lingering time has passed.
-void expect_lingering_close(Server& s, std::uint64_t lingering_ms) {
+void expect_lingering_close(Server& s, std::uint64_t lingering_ms = ChannelOptions{}.lingering_close_ms) {
   CHECK(s.ch->output_shutdown());
   CHECK(s.ch->is_open());  // lingering: still reading (and dropping)
   s.ch->write_inbound(kGet);
@@ -96,7 +96,7 @@ void expect_lingering_close(Server& s, std::uint64_t lingering_ms) {
 // then the lingering close.
 void expect_refused(std::string_view bytes, int status, HttpCodecOptions options = {}) {
   Echo echo;
-  std::uint64_t lingering = options.lingering_close_ms;
+  std::uint64_t lingering = ChannelOptions{}.lingering_close_ms;
   Server s(echo.handler(), std::move(options));
   auto rs = s.send(std::string(bytes) + std::string(kGet));
   REQUIRE(rs.size() == 1);
@@ -282,7 +282,7 @@ TEST_CASE("codec: HTTP/1.0 closes unless it asks for keep-alive", "[http][codec]
     REQUIRE(echo.seen.size() == 1);
     CHECK(echo.seen[0].version_minor == 0);
     CHECK_FALSE(echo.seen[0].keep_alive);
-    CHECK_FALSE(s.ch->is_open());
+    CHECK(s.lingers_until_peer_closes());
   }
   SECTION("Connection: keep-alive is answered with Connection: keep-alive and the connection stays") {
     Server s(echo.handler());
@@ -295,7 +295,7 @@ TEST_CASE("codec: HTTP/1.0 closes unless it asks for keep-alive", "[http][codec]
     REQUIRE(rs.size() == 2);
     CHECK(rs[0].header("Connection") == "keep-alive");
     CHECK(rs[1].closes());
-    CHECK_FALSE(s.ch->is_open());
+    CHECK(s.lingers_until_peer_closes());
     CHECK(echo.seen.size() == 3);
   }
 }
@@ -312,7 +312,7 @@ TEST_CASE("codec: HTTP/1.1 is keep-alive by default and Connection: close is hon
   auto rs = s.send(get("/last", "Connection: close\r\n") + get("/never"));
   REQUIRE(rs.size() == 1);
   CHECK(rs[0].closes());
-  CHECK_FALSE(s.ch->is_open());
+  CHECK(s.lingers_until_peer_closes());
   REQUIRE(echo.seen.size() == 4);
   CHECK_FALSE(echo.seen[3].keep_alive);
   CHECK(echo.seen[3].sequence == 3);
@@ -517,7 +517,6 @@ TEST_CASE("codec: EOF after complete requests answers them, then closes", "[http
 TEST_CASE("codec: 408 when the header section is too slow", "[http][codec][errors][timeout]") {
   HttpCodecOptions o;
   o.header_timeout_ms = 1000;
-  o.lingering_close_ms = 500;
   SECTION("a partial header section") {
     Echo echo;
     Server s(echo.handler(), o);
@@ -532,7 +531,7 @@ TEST_CASE("codec: 408 when the header section is too slow", "[http][codec][error
     CHECK(rs[0].status == 408);
     CHECK(rs[0].closes());
     CHECK(echo.seen.empty());
-    expect_lingering_close(s, o.lingering_close_ms);
+    expect_lingering_close(s);
   }
   SECTION("a partial second request on a keep-alive connection") {
     Echo echo;
@@ -546,7 +545,7 @@ TEST_CASE("codec: 408 when the header section is too slow", "[http][codec][error
     REQUIRE(rs.size() == 1);
     CHECK(rs[0].status == 408);
     CHECK(echo.seen.size() == 1);
-    expect_lingering_close(s, o.lingering_close_ms);
+    expect_lingering_close(s);
   }
   SECTION("a connection that sends nothing is closed without an answer") {
     Echo echo;
@@ -562,7 +561,6 @@ TEST_CASE("codec: 408 when the header section is too slow", "[http][codec][error
 TEST_CASE("codec: 408 when the body is too slow", "[http][codec][errors][timeout]") {
   HttpCodecOptions o;
   o.body_timeout_ms = 1000;
-  o.lingering_close_ms = 500;
   Echo echo;
   Server s(echo.handler(), o);
   s.ch->write_inbound("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
@@ -574,7 +572,7 @@ TEST_CASE("codec: 408 when the body is too slow", "[http][codec][errors][timeout
   CHECK(rs[0].status == 408);
   CHECK(rs[0].closes());
   CHECK(echo.seen.empty());
-  expect_lingering_close(s, o.lingering_close_ms);
+  expect_lingering_close(s);
 }
 
 TEST_CASE("codec: 413 as soon as Content-Length says the body is too large", "[http][codec][errors]") {
@@ -588,7 +586,7 @@ TEST_CASE("codec: 413 as soon as Content-Length says the body is too large", "[h
     CHECK(rs[0].status == 413);
     CHECK(rs[0].closes());
     CHECK(echo.seen.empty());
-    expect_lingering_close(s, o.lingering_close_ms);
+    expect_lingering_close(s);
   }
   SECTION("the default limit") {
     expect_refused("PUT /big HTTP/1.1\r\nHost: x\r\nContent-Length: 1048577\r\n\r\n", 413);
@@ -957,7 +955,7 @@ TEST_CASE("codec: Expect: 100-continue", "[http][codec][continue]") {
     CHECK(rs[0].status == 404);
     CHECK(rs[0].closes());
     CHECK(echo.seen.empty());
-    expect_lingering_close(s, o.lingering_close_ms);
+    expect_lingering_close(s);
   }
   SECTION("continue_check returning 0 continues") {
     HttpCodecOptions o;
@@ -987,7 +985,7 @@ TEST_CASE("codec: Expect: 100-continue", "[http][codec][continue]") {
       REQUIRE(rs.size() == 1);
       CHECK(rs[0].status == 404);
       CHECK(rs[0].closes());
-      expect_lingering_close(s, o.lingering_close_ms);
+      expect_lingering_close(s);
     }
     {
       Server s(router, o);
@@ -1017,7 +1015,7 @@ TEST_CASE("codec: max_requests_per_connection", "[http][codec][keepalive]") {
     auto rs = s.send(kGet);
     REQUIRE(rs.size() == 1);
     CHECK(rs[0].closes());
-    CHECK_FALSE(s.ch->is_open());
+    CHECK(s.lingers_until_peer_closes());
     CHECK_FALSE(echo.seen.back().keep_alive);
   }
   SECTION("pipelined: the third answer closes and the fourth request is not read") {
@@ -1028,7 +1026,7 @@ TEST_CASE("codec: max_requests_per_connection", "[http][codec][keepalive]") {
     CHECK_FALSE(rs[1].closes());
     CHECK(rs[2].closes());
     CHECK(echo.seen.size() == 3);
-    CHECK_FALSE(s.ch->is_open());
+    CHECK(s.lingers_until_peer_closes());
   }
 }
 
@@ -1172,35 +1170,35 @@ TEST_CASE("codec: an idle keep-alive connection holds no request state", "[http]
     REQUIRE(rs.size() == 1);
     CHECK(rs[0].status == 400);
     CHECK_FALSE(sheds_request_state(s));
-    s.ch->advance_time(HttpCodecOptions{}.lingering_close_ms + 200);
+    s.ch->advance_time(ChannelOptions{}.lingering_close_ms + 200);
     CHECK_FALSE(s.ch->is_open());
     CHECK_FALSE(s.codec->holds_request_state());
   }
 }
 
 TEST_CASE("codec: graceful shutdown", "[http][codec][shutdown]") {
-  SECTION("an idle connection closes at once") {
+  SECTION("an idle connection sends its FIN at once and closes with the client") {
     Echo echo;
     Server s(echo.handler());
     REQUIRE(s.send(kGet).size() == 1);
-    s.ch->pipeline().fire_user_event(GracefulShutdownEvent{});
+    s.channel().shutdown_gracefully();
     s.ch->run_pending_tasks();
-    CHECK_FALSE(s.ch->is_open());
+    CHECK(s.lingers_until_peer_closes());
     CHECK(s.ch->read_outbound_bytes().empty());
   }
-  SECTION("a fresh connection closes at once") {
+  SECTION("a fresh connection sends its FIN at once and closes with the client") {
     Echo echo;
     Server s(echo.handler());
-    s.ch->pipeline().fire_user_event(GracefulShutdownEvent{});
+    s.channel().shutdown_gracefully();
     s.ch->run_pending_tasks();
-    CHECK_FALSE(s.ch->is_open());
+    CHECK(s.lingers_until_peer_closes());
   }
   SECTION("a request in flight is answered with Connection: close, then the connection closes") {
     Deferred d;
     Server s(d.handler());
     s.ch->write_inbound(kGet);
     REQUIRE(d.writers.size() == 1);
-    s.ch->pipeline().fire_user_event(GracefulShutdownEvent{});
+    s.channel().shutdown_gracefully();
     s.ch->run_pending_tasks();
     CHECK(s.ch->is_open());
     s.ch->write_inbound(kGet);  // nothing new is taken
@@ -1211,14 +1209,14 @@ TEST_CASE("codec: graceful shutdown", "[http][codec][shutdown]") {
     REQUIRE(rs.size() == 1);
     CHECK(rs[0].body == "last");
     CHECK(rs[0].closes());
-    CHECK_FALSE(s.ch->is_open());
+    CHECK(s.lingers_until_peer_closes());
   }
   SECTION("several in flight: only the last answer closes") {
     Deferred d;
     Server s(d.handler());
     s.ch->write_inbound(get("/1") + get("/2"));
     REQUIRE(d.writers.size() == 2);
-    s.ch->pipeline().fire_user_event(GracefulShutdownEvent{});
+    s.channel().shutdown_gracefully();
     d.writers[0].send(HttpResponse::text("one"));
     d.writers[1].send(HttpResponse::text("two"));
     s.ch->run_pending_tasks();
@@ -1226,6 +1224,6 @@ TEST_CASE("codec: graceful shutdown", "[http][codec][shutdown]") {
     REQUIRE(rs.size() == 2);
     CHECK_FALSE(rs[0].closes());
     CHECK(rs[1].closes());
-    CHECK_FALSE(s.ch->is_open());
+    CHECK(s.lingers_until_peer_closes());
   }
 }

@@ -50,6 +50,16 @@ struct HttpHarness {
     return parse_responses(ch->read_outbound_bytes(), head_replies);
   }
   Channel& channel() { return ch->channel(); }
+  /// A closing answer went out as a lingering close should: our FIN is
+  /// sent, the channel still reads (and drops) what the client sends, and
+  /// it closes as soon as the client closes its side.
+  bool lingers_until_peer_closes() {
+    if (!ch->output_shutdown() || !ch->is_open()) return false;
+    ch->write_inbound("GET /dropped HTTP/1.1\r\nHost: x\r\n\r\n");
+    if (!ch->read_outbound_bytes().empty()) return false;
+    ch->shutdown_inbound();
+    return !ch->is_open();
+  }
 };
 
 }  // namespace sluice::test

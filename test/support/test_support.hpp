@@ -102,6 +102,39 @@ class BlockingClient {
     return out;
   }
 
+  /// How a read_to_end() stream ended.
+  enum class End { eof, reset, timeout };
+  struct Stream {
+    std::string bytes;
+    End end = End::timeout;
+    int error = 0;  // errno when end == reset
+  };
+  /// Reads everything until the peer's FIN (eof), an error such as
+  /// ECONNRESET (reset) or `timeout`. A reset makes the kernel drop what
+  /// arrived but was not read yet: the answers a lingering close protects.
+  Stream read_to_end(std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    Stream out;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    char chunk[65536];
+    while (true) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return out;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      ssize_t got = ::recv(fd_, chunk, sizeof chunk, 0);
+      if (got > 0) {
+        out.bytes.append(chunk, static_cast<std::size_t>(got));
+      } else if (got == 0) {
+        out.end = End::eof;
+        return out;
+      } else if (errno != EINTR) {
+        out.end = End::reset;
+        out.error = errno;
+        return out;
+      }
+    }
+  }
+
   /// True when the peer closed (EOF or reset) within `timeout`; bytes that
   /// arrive first are discarded.
   bool wait_closed(std::chrono::milliseconds timeout = std::chrono::seconds(20)) {

@@ -3,13 +3,18 @@
 
 #include <catch2/catch.hpp>
 
+#include <spdlog/sinks/ostream_sink.h>
+
+#include <algorithm>
 #include <atomic>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "echo/echo_pipeline.hpp"
+#include "sluice/core/log.hpp"
 #include "sluice/transport/tcp_client.hpp"
 #include "sluice/transport/tcp_server.hpp"
 #include "support/test_support.hpp"
@@ -256,7 +261,8 @@ class SlowEcho final : public InboundHandler<Buffer, Buffer> {
                        });
   }
   void user_event(HandlerContext& ctx, const UserEvent& event) override {
-    if (dynamic_cast<const GracefulShutdownEvent*>(&event) != nullptr) {
+    if (const auto* shutdown = dynamic_cast<const GracefulShutdownEvent*>(&event)) {
+      shutdown->finish_first();  // closes itself once the echo in flight is written
       draining_ = true;
       if (in_flight_ == 0) ctx.close();
     }
@@ -293,4 +299,77 @@ TEST_CASE("a port another server holds is refused with 'address in use'") {
   same.port = first.port();
   TcpServer second(loops, same, nullptr);
   CHECK_THROWS_WITH(second.start(), Catch::Contains("in use"));
+}
+
+namespace {
+// Answers any input with `reply_bytes` bytes; knows nothing of shutdowns.
+class BigReply final : public InboundHandler<Buffer, Buffer> {
+ public:
+  explicit BigReply(std::size_t reply_bytes) : reply_bytes_(reply_bytes) {}
+  void read(HandlerContext& ctx, Buffer& message) override {
+    message.retrieve_all();
+    Buffer reply = Buffer::copy_of(std::string(reply_bytes_, 'r'));
+    ctx.write_and_flush(reply);
+  }
+
+ private:
+  std::size_t reply_bytes_;
+};
+
+// Asks to finish first on a graceful shutdown, then never does.
+class NeverFinishes final : public InboundHandler<Buffer, Buffer> {
+ public:
+  void read(HandlerContext&, Buffer& message) override { message.retrieve_all(); }
+  void user_event(HandlerContext& ctx, const UserEvent& event) override {
+    if (const auto* shutdown = dynamic_cast<const GracefulShutdownEvent*>(&event)) shutdown->finish_first();
+    ctx.fire_user_event(event);
+  }
+};
+}  // namespace
+
+TEST_CASE("graceful shutdown closes a pipeline that does not ask to finish first, after its pending writes",
+          "[shutdown]") {
+  static constexpr std::size_t kReply = 1 << 20;  // far above the socket buffers: most of it waits in the channel
+  EventLoopGroup loops({1, false, "srv"});
+  TcpServer server(loops, ServerOptions{}, [](Channel& c) {
+    c.pipeline().add_last("reply", std::make_shared<BigReply>(kReply));
+  });
+  server.start();
+  BlockingClient idle(server.port());
+  BlockingClient unread(server.port());
+  unread.send_all("go");
+  REQUIRE(wait_until([&] { return server.connections() == 2; }));
+  // Far longer than any wait below: the connections must close because the
+  // shutdown closed them, not because its deadline passed.
+  std::thread stopper([&] { loops.shutdown_gracefully(50, 120'000); });
+  CHECK(idle.wait_closed());
+  auto stream = unread.read_to_end(std::chrono::seconds(20));
+  CHECK(stream.end == BlockingClient::End::eof);
+  CHECK(stream.bytes.size() == kReply);
+  idle.close();
+  unread.close();
+  stopper.join();
+  CHECK(loops.is_shut_down());
+}
+
+TEST_CASE("graceful shutdown logs how many connections it had to force-close at its deadline", "[shutdown]") {
+  auto out = std::make_shared<std::ostringstream>();
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(*out);
+  log().sinks().push_back(sink);
+  {
+    EventLoopGroup loops({1, false, "srv"});
+    TcpServer server(loops, ServerOptions{}, [](Channel& c) {
+      c.pipeline().add_last("stubborn", std::make_shared<NeverFinishes>());
+    });
+    server.start();
+    BlockingClient a(server.port());
+    BlockingClient b(server.port());
+    REQUIRE(wait_until([&] { return server.connections() == 2; }));
+    loops.shutdown_gracefully(10, 300);
+    CHECK(a.wait_closed());
+    CHECK(b.wait_closed());
+  }
+  auto& sinks = log().sinks();
+  sinks.erase(std::remove(sinks.begin(), sinks.end(), sink), sinks.end());
+  CHECK_THAT(out->str(), Catch::Matchers::Contains("2 connections still open after 300 ms"));
 }

@@ -37,8 +37,13 @@ struct ChannelOptions {
   bool pause_reading_when_unwritable = true;
   /// Keep the channel open after the peer's EOF so it can still write.
   bool allow_half_close = false;
-  /// close() waits at most this long for flushed bytes to reach the peer.
+  /// close() and close_lingering() wait for flushed bytes to reach the peer,
+  /// at most this long without progress; then they close anyway.
   std::uint64_t close_linger_ms = 5000;
+  /// close_lingering(): after our FIN, how long the channel goes on reading
+  /// (and dropping) what the peer still sends before it closes; the peer's
+  /// own FIN ends it sooner. 0: close as soon as the flushed bytes have left.
+  std::uint64_t lingering_close_ms = 2000;
 
   /// A low watermark above the high one is taken as the high one. Returns
   /// whether it changed anything.
@@ -90,8 +95,22 @@ class Channel : public std::enable_shared_from_this<Channel> {
     });
   }
   void flush();           // any thread
-  /// Closes once flushed bytes have left (at most close_linger_ms). Any thread.
+  /// Closes once flushed bytes have left (at most close_linger_ms). For a
+  /// peer that is not sending (an idle timeout); when it may be, use
+  /// close_lingering(). Any thread.
   void close();
+  /// Closes without destroying what the peer has not read yet (nginx's
+  /// lingering close). A socket closed with unread input sends RST, and the
+  /// peer's kernel then drops our answers it holds unread; so: flush, send
+  /// FIN once the flushed bytes have left, then read and drop whatever the
+  /// peer still sends until it closes its side or lingering_close_ms pass,
+  /// then close. Nothing read after this call reaches the pipeline. When the
+  /// peer has already closed its side, this is close(). Any thread.
+  void close_lingering();
+  /// Closes unless a handler takes charge: fires GracefulShutdownEvent, and
+  /// when no handler called GracefulShutdownEvent::finish_first(), closes
+  /// the channel with close_lingering() (after its pending writes). Loop thread.
+  void shutdown_gracefully();
   /// Sends FIN after the flushed bytes; reading goes on. Any thread.
   void shutdown_output();
   /// Pauses (false) or resumes (true) reading from the peer. Any thread.
@@ -99,6 +118,9 @@ class Channel : public std::enable_shared_from_this<Channel> {
 
   bool is_active() const noexcept { return active_.load(std::memory_order_acquire); }       // any thread
   bool is_writable() const noexcept { return writable_.load(std::memory_order_acquire); }   // any thread
+  /// Whether close() or close_lingering() has begun: input is no longer
+  /// delivered and writes are dropped. Loop thread.
+  bool is_closing() const noexcept { return close_requested_ || closed_; }
   std::size_t pending_outbound_bytes() const noexcept {                                     // any thread
     return pending_outbound_bytes_.load(std::memory_order_relaxed);
   }
@@ -172,6 +194,8 @@ class Channel : public std::enable_shared_from_this<Channel> {
   /// Validates the pipeline, fires channel_active and starts reading.
   void activate();
   void bytes_sent(std::size_t n);
+  /// Bytes read from the peer: into the pipeline, or dropped once closing.
+  void bytes_read(Buffer& bytes);
   void peer_shutdown_output();   // read EOF
   void transport_failed(const char* what, int uv_error);
   void transport_closed();
@@ -206,6 +230,8 @@ class Channel : public std::enable_shared_from_this<Channel> {
   }
   void add_pending(std::size_t n);
   void maybe_finish_closing();
+  void close_when_flushed(bool lingering);
+  void arm_linger_timer(std::uint64_t ms);
   static void on_linger_timeout(void* self);
 
   EventLoop* loop_;
@@ -225,6 +251,7 @@ class Channel : public std::enable_shared_from_this<Channel> {
   bool reading_ = false;
   bool input_shutdown_ = false;
   bool close_requested_ = false;
+  bool lingering_ = false;  // close_lingering(): reading and dropping until the peer's FIN
   bool shutdown_requested_ = false;
   bool closed_ = false;
   bool inactive_fired_ = false;

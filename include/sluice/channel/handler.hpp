@@ -34,9 +34,22 @@ struct UserEvent {
 /// half-closure (ChannelOptions::allow_half_close) it closes after this event.
 struct InputShutdownEvent final : UserEvent {};
 
-/// The loop group is shutting down gracefully: finish what is in flight, then
-/// close. Idle protocol handlers (e.g. an idle keep-alive) close at once.
-struct GracefulShutdownEvent final : UserEvent {};
+/// The loop group is shutting down gracefully (Channel::shutdown_gracefully).
+/// By default the channel then closes as soon as its pending writes have
+/// left (with a lingering close). A handler with work to finish first (HTTP
+/// answering the requests it has read) calls finish_first() and closes the
+/// channel itself when done; the group force-closes what is still open at
+/// its deadline.
+class GracefulShutdownEvent final : public UserEvent {
+ public:
+  /// "I will close this channel myself once my work is done." Loop thread.
+  void finish_first() const noexcept { finish_first_ = true; }
+  bool finishing_first() const noexcept { return finish_first_; }
+
+ private:
+  // Events travel as const references; this is the one answer they carry.
+  mutable bool finish_first_ = false;
+};
 
 /// Untyped base of all handlers. Users derive from InboundHandler,
 /// OutboundHandler or Handler below, not from this class directly.

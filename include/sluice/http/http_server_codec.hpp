@@ -34,10 +34,6 @@ struct HttpCodecOptions {
   /// channel is above its write high watermark.)
   std::size_t max_pipelined_requests = 16;
   std::string server_name = "sluice";             // the Server header; empty: none
-  /// After answering a broken request: stop sending, read and drop what the
-  /// client still sends for this long, then close (so the client sees the
-  /// answer rather than a reset).
-  std::uint64_t lingering_close_ms = 2000;
   /// Consulted for "Expect: 100-continue" with the request head (no body
   /// yet): 0 sends "100 Continue" and reads the body; any other status is
   /// the final answer instead (and the connection closes). Default: continue.
