@@ -8,6 +8,17 @@ namespace {
 constexpr std::size_t kMaxEarlyBytes = 64 * 1024;
 }  // namespace
 
+std::shared_ptr<HttpBodyStream> HttpBodyStream::ended(std::string body) {
+  auto stream = std::make_shared<HttpBodyStream>();
+  if (!body.empty()) {
+    stream->received_ = body.size();
+    stream->early_bytes_ = body.size();
+    stream->early_.push_back(std::move(body));
+  }
+  stream->finish(0);
+  return stream;
+}
+
 void HttpBodyStream::on_data(DataFn data, EndFn end) {
   data_ = std::move(data);
   end_ = std::move(end);

@@ -1,21 +1,31 @@
 #include "sluice/http/http_server.hpp"
 
+#include <stdexcept>
+
 #include "sluice/http/middleware.hpp"
 #include "sluice/http/router.hpp"
 
 namespace sluice {
 
 HttpServer::HttpServer(EventLoopGroup& group, HttpServerOptions options, std::shared_ptr<HttpHandler> handler)
-    : group_(group), options_(std::move(options)), handler_(std::move(handler)) {}
+    : group_(group), options_(std::move(options)), handler_(std::move(handler)) {
+  if (!handler_) throw std::invalid_argument("HttpServer: a null handler");
+}
 
 HttpServer& HttpServer::use(std::shared_ptr<Middleware> middleware) {
   if (tcp_) throw std::logic_error("HttpServer::use after start");
+  if (!middleware) throw std::invalid_argument("HttpServer::use: a null middleware");
   user_middleware_.push_back(std::move(middleware));
   return *this;
 }
 
 std::function<void(Channel&)> http_pipeline(const HttpServerOptions& options, std::shared_ptr<HttpHandler> handler,
                                             const std::vector<std::shared_ptr<Middleware>>& middleware) {
+  // Checked here, not when the first request meets a null pointer.
+  if (!handler) throw std::invalid_argument("http_pipeline: a null handler");
+  for (const auto& m : middleware) {
+    if (!m) throw std::invalid_argument("http_pipeline: a null middleware");
+  }
   auto app = std::make_shared<HttpApp>();
   if (options.access_log) app->middleware.push_back(std::make_shared<AccessLog>());
   if (options.request_timeout_ms != 0) {

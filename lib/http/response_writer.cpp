@@ -1,6 +1,8 @@
 // ResponseWriter and ChunkedWriter: thread-safe handles that post to the
 // connection's loop.
 
+#include <stdexcept>
+
 #include "http_connection.hpp"
 
 namespace sluice {
@@ -92,6 +94,7 @@ std::shared_ptr<HttpHandler> make_handler(HandlerFunction fn) {
    private:
     HandlerFunction fn_;
   };
+  if (!fn) throw std::invalid_argument("make_handler: an empty function");
   return std::make_shared<FunctionHandler>(std::move(fn));
 }
 

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "sluice/http/http_body_stream.hpp"
+
 namespace sluice {
 
 namespace {
@@ -260,6 +262,13 @@ void Router::handle(HttpRequest& request, ResponseWriter response) {
   const Parts* parts = nullptr;
   if (const Route* route = find(request.method, request.path(), &allow, &parts)) {
     if (parts != nullptr) fill_params(*route, *parts, request.params);
+    // The codec streams only a body that follows, and only when told the
+    // route streams it: a streamed route's handler gets a stream whatever
+    // the request's shape (with the body, when it was read whole).
+    if (route->options.stream_body && !request.body_stream) {
+      request.body_stream = HttpBodyStream::ended(std::move(request.body));
+      request.body.clear();
+    }
     route->handler->handle(request, std::move(response));
     return;
   }

@@ -292,6 +292,32 @@ TEST_CASE("server: every sample route answers as documented (curl, child process
   CHECK(idle.wait_closed());
 }
 
+TEST_CASE("server: a streamed route without a body gets a stream that has ended (the sample's /upload; child "
+          "process)",
+          "[server]") {
+  ChildServer server({"--loops", "1"});
+  // Content-Length: 0, no framing at all, and a GET-like POST with a body
+  // that is chunked but empty: each answered, on one connection.
+  BlockingClient client(server.port());
+  client.send_all("POST /upload HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\n\r\n"
+                  "POST /upload HTTP/1.1\r\nHost: test\r\n\r\n"
+                  "POST /upload HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  auto responses = read_responses(client, 3);
+  REQUIRE(responses.size() == 3);
+  for (const auto& r : responses) {
+    CHECK(r.status == 200);
+    json body = json::parse(r.body);
+    CHECK(body["bytes"] == 0);
+  }
+  // The server lives on: a fresh connection is served.
+  BlockingClient fresh(server.port());
+  fresh.send_all(get("/plaintext"));
+  auto after = read_responses(fresh, 1);
+  REQUIRE(after.size() == 1);
+  CHECK(after[0].status == 200);
+  CHECK_FALSE(server.exited());
+}
+
 TEST_CASE("server: /stream sends exactly kb KiB in chunks and the connection lives on (raw socket)", "[server]") {
   ChildServer server({"--loops", "1"});
   BlockingClient client(server.port());

@@ -16,7 +16,10 @@
 #include <vector>
 
 #include "sluice/channel/embedded_channel.hpp"
+#include "sluice/core/event_loop_group.hpp"
 #include "sluice/http/http_server_codec.hpp"
+#include "sluice/http/http_body_stream.hpp"
+#include "sluice/http/http_server.hpp"
 #include "sluice/http/http_server_handler.hpp"
 #include "sluice/http/router.hpp"
 #include "support/http_responses.hpp"
@@ -391,6 +394,57 @@ TEST_CASE("router: invalid patterns and null handlers are refused", "[router]") 
   CHECK_NOTHROW(router.get("/files/*", ok));
   CHECK(router.check(request_for("GET", "/users/1")) == 404);
   CHECK(router.check(request_for("GET", "/files/x")) == 0);
+}
+
+TEST_CASE("router: a streamed route's handler always gets a body stream, whatever the request's shape",
+          "[router][streaming]") {
+  auto router = std::make_shared<Router>();
+  // Reads the stream as the sample's /upload does: no null check.
+  router->add(
+      "POST", "/upload",
+      [](HttpRequest& r, ResponseWriter w) {
+        auto got = std::make_shared<std::string>();
+        r.body_stream->on_data([got](std::string_view piece) { got->append(piece); },
+                               [w, got](int error) { w.send(HttpResponse::text(std::to_string(error) + ":" + *got)); });
+      },
+      RouteOptions{.stream_body = true});
+  RouterHarness h(router);
+  auto post = [](std::string_view framing) {
+    return "POST /upload HTTP/1.1\r\nHost: x\r\n" + std::string(framing) + "\r\n";
+  };
+  SECTION("Content-Length: 0") { CHECK(h.exchange(post("Content-Length: 0\r\n")).at(0).body == "0:"); }
+  SECTION("neither Content-Length nor Transfer-Encoding") { CHECK(h.exchange(post("")).at(0).body == "0:"); }
+  SECTION("an empty chunked body") {
+    CHECK(h.exchange(post("Transfer-Encoding: chunked\r\n") + "0\r\n\r\n").at(0).body == "0:");
+  }
+  SECTION("a body the codec read whole (it was not told the route streams) arrives through the stream") {
+    CHECK(h.exchange(post("Content-Length: 5\r\n") + "hello").at(0).body == "0:hello");
+  }
+  SECTION("several in a row on one connection") {
+    auto rs = h.exchange(post("Content-Length: 0\r\n") + post("") + post("Content-Length: 2\r\n") + "ok");
+    REQUIRE(rs.size() == 3);
+    CHECK(rs[2].body == "0:ok");
+  }
+}
+
+TEST_CASE("router: other routes get no body stream", "[router][streaming]") {
+  auto router = std::make_shared<Router>();
+  router->post("/plain", [](HttpRequest& r, ResponseWriter w) {
+    w.send(HttpResponse::text(r.body_stream ? "stream" : "body:" + r.body));
+  });
+  RouterHarness h(router);
+  CHECK(h.one("/plain", "POST").body == "body:");
+}
+
+TEST_CASE("null handlers and middleware are refused when given, not when a request meets them", "[router]") {
+  CHECK_THROWS_AS(make_handler(HandlerFunction{}), std::invalid_argument);
+  CHECK_THROWS_AS(Router().get("/x", HandlerFunction{}), std::invalid_argument);
+  CHECK_THROWS_AS(http_pipeline(HttpServerOptions{}, nullptr), std::invalid_argument);
+  CHECK_THROWS_AS(http_pipeline(HttpServerOptions{}, std::make_shared<Router>(), {nullptr}), std::invalid_argument);
+  EventLoopGroup group({1, false, "null"});
+  CHECK_THROWS_AS(HttpServer(group, HttpServerOptions{}, nullptr), std::invalid_argument);
+  HttpServer server(group, HttpServerOptions{}, std::make_shared<Router>());
+  CHECK_THROWS_AS(server.use(nullptr), std::invalid_argument);
 }
 
 TEST_CASE("router: a literal route is found the same way however the path is spelled", "[router]") {

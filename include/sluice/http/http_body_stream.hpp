@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -11,7 +12,9 @@ namespace sluice {
 
 /// The body of a request whose route asked for streaming
 /// (Router::add(..., RouteOptions{.stream_body = true})): the handler runs as
-/// soon as the headers arrive, and reads the body with on_data(). pause()
+/// soon as the headers arrive, and reads the body with on_data(). Such a
+/// route's handler always gets one; for a request without a body it has
+/// already ended (on_data's end callback runs at once with 0). pause()
 /// stops the connection reading from the socket (backpressure) until
 /// resume(), so a slow consumer never makes the server buffer a large body.
 /// Loop thread only.
@@ -21,6 +24,11 @@ class HttpBodyStream {
   /// 0 when the whole body arrived; else the status the request failed with
   /// (413 too large, 408 too slow, 400 malformed, 499 the client went away).
   using EndFn = std::function<void(int error_status)>;
+
+  /// A stream that already holds all of `body` and has ended: what a
+  /// streamed route gets for a request without a body, or whose body was
+  /// read whole before the route was known.
+  static std::shared_ptr<HttpBodyStream> ended(std::string body = {});
 
   /// Starts delivery. Pieces that arrived before are delivered at once.
   void on_data(DataFn data, EndFn end);

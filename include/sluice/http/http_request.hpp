@@ -48,7 +48,11 @@ struct HttpRequest {
   int error_status = 0;
   std::string error_message;
 
-  /// Set when the route streams its body (then `body` stays empty).
+  /// The body, piece by piece, when the route streams it (then `body` stays
+  /// empty). Never null in a handler of a Router route with
+  /// RouteOptions::stream_body (a request without a body gets a stream that
+  /// has already ended); null for every other route. With a custom
+  /// HttpCodecOptions::stream_body and no Router: set only when a body follows.
   std::shared_ptr<HttpBodyStream> body_stream;
 
   /// Path parameters filled in by the Router (":id" and "*rest").

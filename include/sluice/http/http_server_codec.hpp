@@ -40,7 +40,9 @@ struct HttpCodecOptions {
   std::function<int(const HttpRequest&)> continue_check;
   /// Consulted with the request head when a body follows: true hands the
   /// request on at once with HttpRequest::body_stream set, and the body
-  /// arrives through it, up to max_streamed_body_bytes (413 beyond).
+  /// arrives through it, up to max_streamed_body_bytes (413 beyond). Not
+  /// consulted for a request without a body: body_stream stays null (a
+  /// Router gives its streamed routes an ended stream then).
   std::function<bool(const HttpRequest&)> stream_body;
   std::uint64_t max_streamed_body_bytes = 1024ULL * 1024 * 1024;
 };
