@@ -142,6 +142,11 @@ struct HttpServerCodec::State {
   std::string error_message;
   bool in_message = false;     // between message begin and complete
   bool in_trailers = false;    // past the header section: fields are trailers
+  // A chunk-size line (with its extensions) being read, and its bytes so far:
+  // llhttp bounds neither leading zeros nor extensions.
+  bool in_chunk_line = false;
+  bool last_chunk = false;  // the size line read last said 0
+  std::size_t chunk_line_bytes = 0;
   bool expect_continue = false;
 
   Fifo<InFlight> in_flight;
@@ -165,6 +170,8 @@ struct HttpServerCodec::State {
       t.on_header_value_complete = &State::on_header_value_complete;
       t.on_headers_complete = &State::on_headers_complete;
       t.on_body = &State::on_body;
+      t.on_chunk_header = &State::on_chunk_header;
+      t.on_chunk_complete = &State::on_chunk_complete;
       t.on_message_complete = &State::on_message_complete;
       return t;
     }();
@@ -244,6 +251,7 @@ struct HttpServerCodec::State {
     s.seen_transfer_encoding = s.seen_content_length = s.seen_expect = false;
     s.in_message = true;
     s.in_trailers = false;
+    s.in_chunk_line = false;
     s.expect_continue = false;
     if (s.owner->timer_kind_ != Timer::header) s.owner->arm(Timer::header, s.options->header_timeout_ms);
     return 0;
@@ -360,6 +368,13 @@ struct HttpServerCodec::State {
     r.version_major = llhttp_get_http_major(p);
     r.version_minor = llhttp_get_http_minor(p);
     if (r.version_major != 1) return s.refuse(505, "HTTP Version Not Supported");
+    // RFC 9112 6.1: the framing of an HTTP/1.0 message with Transfer-Encoding
+    // is faulty. A 1.0 intermediary in front of us may frame it by the
+    // connection's end instead, so any part of it could be a smuggled
+    // request: refused whole rather than answered and closed.
+    if (s.seen_transfer_encoding && r.version_minor == 0) {
+      return s.refuse(400, "Bad Request: Transfer-Encoding in an HTTP/1.0 request");
+    }
     if (r.target.empty()) return s.refuse(400, "Bad Request: empty target");
     std::size_t hosts = s.host_fields;
     if (hosts > 1) return s.refuse(400, "Bad Request: more than one Host");
@@ -386,12 +401,46 @@ struct HttpServerCodec::State {
     if (has_body) {
       if (s.expect_continue) s.send_continue_when_due();
       s.arm(Timer::body, s.options->body_timeout_ms);
-      if (streamed) {
-        s.start_body_stream();
-        return HPE_PAUSED;  // hand the head on now, outside llhttp
-      }
+      if (streamed) s.start_body_stream();
     }
-    return 0;
+    // A streamed head is handed on now, outside llhttp; a chunked body's
+    // first size line starts here and is measured from here (parse()).
+    if ((p->flags & F_CHUNKED) != 0) return s.begin_chunk_line();
+    return streamed ? HPE_PAUSED : 0;
+  }
+
+  // ---- chunk-size lines ----
+  //
+  // The parser pauses where a size line begins and where it ends, so each
+  // llhttp_execute call in parse() runs either entirely inside a size line
+  // or entirely outside one, and the bytes of the line are what the calls
+  // inside it consumed.
+
+  int begin_chunk_line() {
+    in_chunk_line = true;
+    chunk_line_bytes = 0;
+    return HPE_PAUSED;
+  }
+
+  static int on_chunk_header(llhttp_t* p) {
+    State& s = of(p);
+    s.in_chunk_line = false;
+    s.last_chunk = p->content_length == 0;
+    return HPE_PAUSED;
+  }
+
+  // After the last chunk (and the trailers) the message is complete: no
+  // pause, so on_message_complete follows in the same call.
+  static int on_chunk_complete(llhttp_t* p) {
+    State& s = of(p);
+    return s.last_chunk ? 0 : s.begin_chunk_line();
+  }
+
+  // After an llhttp_execute call that started inside a size line and
+  // consumed `consumed` bytes: whether the line is still within bounds.
+  bool chunk_line_within_bounds(std::size_t consumed) {
+    chunk_line_bytes += consumed;
+    return chunk_line_bytes <= options->max_chunk_line_bytes;
   }
 
   void start_body_stream() {
@@ -448,6 +497,7 @@ struct HttpServerCodec::State {
     State& s = of(p);
     s.disarm();
     s.in_message = false;
+    s.in_chunk_line = false;
     if (s.body_stream) {
       // Handed on at its head already: just end its body.
       s.current.reset();
@@ -500,7 +550,15 @@ struct HttpServerCodec::State {
     input_begin = data;
     const char* input_end = data + len;
     while (len > 0 && !broken && !paused) {
+      bool chunk_line = in_chunk_line;
       llhttp_errno_t err = llhttp_execute(&parser, data, len);
+      if (chunk_line && (err == HPE_OK || err == HPE_PAUSED)) {
+        const char* stop = err == HPE_OK ? data + len : llhttp_get_error_pos(&parser);
+        if (!chunk_line_within_bounds(static_cast<std::size_t>(stop - data))) {
+          fail(400, "Bad Request: chunk-size line too long");
+          break;
+        }
+      }
       if (err == HPE_OK) break;
       if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
         const char* stop = llhttp_get_error_pos(&parser);

@@ -784,6 +784,19 @@ std::vector<SmugglingCase> smuggling_cases() {
       {"chunk data followed by a bare LF", post + "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\n0\r\n\r\n", 400},
       {"Content-Length with a plus sign", post + "Content-Length: +3\r\n\r\nabc", 400},
       {"Content-Length overflowing 64 bits", post + "Content-Length: 99999999999999999999999\r\n\r\n", 400},
+      // RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty
+      // framing (a 1.0 front proxy frames it by the connection's end).
+      {"Transfer-Encoding on HTTP/1.0 (keep-alive asked)",
+       "POST /echo HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked" + chunked_body, 400},
+      {"Transfer-Encoding on HTTP/1.0", "POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked" + chunked_body, 400},
+      {"Transfer-Encoding: identity on HTTP/1.0", "POST /echo HTTP/1.0\r\nTransfer-Encoding: identity\r\n\r\n", 400},
+      // llhttp bounds neither: the size line is ours to bound.
+      {"a chunk size with 100,000 leading zeros",
+       post + "Transfer-Encoding: chunked\r\n\r\n" + std::string(100'000, '0') + "3\r\nabc\r\n0\r\n\r\n", 400},
+      {"a 100 KB chunk extension",
+       post + "Transfer-Encoding: chunked\r\n\r\n3;ext=" + std::string(100'000, 'x') + "\r\nabc\r\n0\r\n\r\n", 400},
+      {"a 100 KB extension on the last chunk",
+       post + "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0;ext=" + std::string(100'000, 'x') + "\r\n\r\n", 400},
   };
 }
 }  // namespace
@@ -793,6 +806,48 @@ TEST_CASE("codec: request smuggling vectors are refused", "[http][codec][smuggli
     DYNAMIC_SECTION(c.name) {
       INFO(c.bytes);
       expect_refused(c.bytes, c.status);
+    }
+  }
+}
+
+TEST_CASE("codec: HTTP/1.0 with Transfer-Encoding is refused and nothing behind it is answered",
+          "[http][codec][smuggling]") {
+  // The issue's reproduction: two 200s on one connection before.
+  Echo echo;
+  Server s(echo.handler());
+  auto rs = s.send(
+      "POST /echo HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+      "GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n");
+  REQUIRE(rs.size() == 1);
+  CHECK(rs[0].status == 400);
+  CHECK(rs[0].closes());
+  CHECK(echo.seen.empty());
+  expect_lingering_close(s);
+}
+
+TEST_CASE("codec: the chunk-size line is bounded however it is split", "[http][codec][limits]") {
+  HttpCodecOptions o;
+  o.max_chunk_line_bytes = 16;
+  const std::string head = "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  // "3;e=1234567890\r\n" is 16 bytes: the limit exactly; one byte more is over.
+  const std::string at_limit = head + "3;e=1234567890\r\nabc\r\n0\r\n\r\n";
+  const std::string over = head + "3;e=12345678901\r\nabc\r\n0\r\n\r\n";
+  for (std::size_t piece : {std::size_t{1}, std::size_t{3}, std::size_t{7}, std::size_t{1000}}) {
+    DYNAMIC_SECTION("fed " << piece << " bytes at a time") {
+      auto feed = [&](const std::string& bytes) {
+        Echo echo;
+        Server s(echo.handler(), o);
+        for (std::size_t i = 0; i < bytes.size(); i += piece) s.ch->write_inbound(bytes.substr(i, piece));
+        return std::make_pair(s.take(), echo.seen.size());
+      };
+      auto [ok, ok_seen] = feed(at_limit);
+      REQUIRE(ok.size() == 1);
+      CHECK(ok[0].status == 200);
+      CHECK(ok_seen == 1);
+      auto [refused, refused_seen] = feed(over);
+      REQUIRE(refused.size() == 1);
+      CHECK(refused[0].status == 400);
+      CHECK(refused_seen == 0);
     }
   }
 }

@@ -22,6 +22,9 @@ struct HttpCodecOptions {
   std::size_t max_header_bytes = 32 * 1024;       // 431: request line + all fields
   std::size_t max_headers = 100;                  // 431
   std::size_t max_body_bytes = 1024 * 1024;       // 413, sent as soon as Content-Length says so
+  /// A chunk-size line with its extensions (400 beyond): llhttp bounds
+  /// neither leading zeros nor extensions.
+  std::size_t max_chunk_line_bytes = 4096;
   std::uint64_t header_timeout_ms = 10'000;       // 408: the header section must arrive in time
   std::uint64_t body_timeout_ms = 60'000;         // 408: the body must arrive in time
   std::uint64_t keep_alive_timeout_ms = 60'000;   // an idle keep-alive connection closes
