@@ -9,7 +9,9 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json_fwd.hpp>
+// The whole of nlohmann/json, not json_fwd: callers build and read the
+// values these methods take and return.
+#include <nlohmann/json.hpp>
 
 #include "sluice/core/socket_address.hpp"
 #include "sluice/http/http_headers.hpp"

@@ -4,7 +4,9 @@
 #include <string>
 #include <string_view>
 
-#include <nlohmann/json_fwd.hpp>
+// The whole of nlohmann/json, not json_fwd: callers build and read the
+// values these methods take and return.
+#include <nlohmann/json.hpp>
 
 #include "sluice/core/buffer.hpp"
 #include "sluice/http/http_headers.hpp"

@@ -13,8 +13,8 @@ namespace sluice {
 
 /// Everything an HTTP server can be told.
 struct HttpServerOptions {
-  ServerOptions listen;    // host, port, backlog, connection limit, watermarks
-  HttpCodecOptions codec;  // limits and timeouts of each connection
+  ServerOptions listen{};  // host, port, backlog, connection limit, watermarks
+  HttpCodecOptions codec{};  // limits and timeouts of each connection
   /// A handler that has not answered by then gets 503 (0: never).
   std::uint64_t request_timeout_ms = 30'000;
   bool access_log = false;  // combined log format to the "access" logger

@@ -40,13 +40,13 @@ struct HttpCodecOptions {
   /// Consulted for "Expect: 100-continue" with the request head (no body
   /// yet): 0 sends "100 Continue" and reads the body; any other status is
   /// the final answer instead (and the connection closes). Default: continue.
-  std::function<int(const HttpRequest&)> continue_check;
+  std::function<int(const HttpRequest&)> continue_check{};
   /// Consulted with the request head when a body follows: true hands the
   /// request on at once with HttpRequest::body_stream set, and the body
   /// arrives through it, up to max_streamed_body_bytes (413 beyond). Not
   /// consulted for a request without a body: body_stream stays null (a
   /// Router gives its streamed routes an ended stream then).
-  std::function<bool(const HttpRequest&)> stream_body;
+  std::function<bool(const HttpRequest&)> stream_body{};
   std::uint64_t max_streamed_body_bytes = 1024ULL * 1024 * 1024;
 };
 

@@ -97,7 +97,7 @@ class Cors final : public Middleware {
     std::vector<std::string> allowed_origins{"*"};  // "*" allows any origin
     std::string allowed_methods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
     std::string allowed_headers = "Content-Type, Authorization, X-Request-Id";
-    std::string exposed_headers;
+    std::string exposed_headers{};
     bool allow_credentials = false;
     std::uint64_t max_age_seconds = 600;
   };

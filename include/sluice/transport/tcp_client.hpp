@@ -14,7 +14,7 @@ namespace sluice {
 struct ClientOptions {
   std::uint64_t connect_timeout_ms = 5000;
   bool tcp_nodelay = true;
-  ChannelOptions channel;
+  ChannelOptions channel{};
 };
 
 /// Connects channels. Stateless: every call stands alone.

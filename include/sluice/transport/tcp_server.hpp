@@ -21,7 +21,7 @@ struct ServerOptions {
   /// Above this many open connections (all loops together) new ones are
   /// closed at once and counted in rejected(). 0: no limit.
   std::size_t max_connections = 0;
-  ChannelOptions channel;
+  ChannelOptions channel{};
 };
 
 /// Accepts connections on every loop of a group; each accepted channel lives
