@@ -138,16 +138,7 @@ class BlockingClient {
   /// True when the peer closed (EOF or reset) within `timeout`; bytes that
   /// arrive first are discarded.
   bool wait_closed(std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    char chunk[4096];
-    while (true) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return false;
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-      ssize_t got = ::recv(fd_, chunk, sizeof chunk, 0);
-      if (got <= 0) return true;
-    }
+    return read_to_end(timeout).end != End::timeout;
   }
 
  private:
