@@ -916,7 +916,11 @@ TEST_CASE("codec: invalid requests get the same status however the bytes are spl
     const auto expected = std::make_pair(std::vector<int>{c.status}, false);
     REQUIRE(status_of({all}) == expected);
     std::string_view v = all;
+    // Every split point; for the 100 KB cases, those near either end and a
+    // stride through the middle (every point would take minutes).
+    auto split_here = [&](std::size_t i) { return v.size() <= 4096 || i < 512 || i + 512 > v.size() || i % 997 == 0; };
     for (std::size_t i = 1; i < v.size(); ++i) {
+      if (!split_here(i)) continue;
       auto got = status_of({v.substr(0, i), v.substr(i)});
       if (got != expected) {
         INFO("split at " << i);
