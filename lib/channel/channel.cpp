@@ -184,7 +184,6 @@ void Channel::add_pending(std::size_t n) {
 
 void Channel::bytes_sent(std::size_t n) {
   std::size_t pending = pending_outbound_bytes_.fetch_sub(n, std::memory_order_relaxed) - n;
-  loop_->note_activity();
   if (pending <= options_->write_low_watermark && !writable_.load(std::memory_order_relaxed)) {
     writable_.store(true, std::memory_order_release);
     paused_for_backpressure_ = false;

@@ -8,7 +8,7 @@ namespace {
 constexpr std::size_t kMaxEarlyBytes = 64 * 1024;
 }  // namespace
 
-std::shared_ptr<HttpBodyStream> HttpBodyStream::ended(std::string body) {
+std::shared_ptr<HttpBodyStream> HttpBodyStream::finished(std::string body) {
   auto stream = std::make_shared<HttpBodyStream>();
   if (!body.empty()) {
     stream->received_ = body.size();

@@ -266,7 +266,7 @@ void Router::handle(HttpRequest& request, ResponseWriter response) {
     // route streams it: a streamed route's handler gets a stream whatever
     // the request's shape (with the body, when it was read whole).
     if (route->options.stream_body && !request.body_stream) {
-      request.body_stream = HttpBodyStream::ended(std::move(request.body));
+      request.body_stream = HttpBodyStream::finished(std::move(request.body));
       request.body.clear();
     }
     route->handler->handle(request, std::move(response));

@@ -72,7 +72,6 @@ void TcpChannel::on_alloc(uv_handle_t* handle, std::size_t, uv_buf_t* buf) {
 void TcpChannel::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<TcpChannel*>(stream->data);
   if (nread > 0) {
-    self->loop().note_activity();
     Buffer bytes = Buffer::borrow(buf->base, static_cast<std::size_t>(nread));
     self->bytes_read(bytes);
   } else if (nread == UV_EOF) {

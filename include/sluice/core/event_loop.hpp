@@ -119,9 +119,6 @@ class EventLoop {
     auto snapshot = channels_;
     for (auto& c : snapshot) fn(*c);
   }
-  /// Last time (loop clock, ms) a channel read or wrote. Any thread.
-  std::uint64_t last_activity() const noexcept { return last_activity_ms_.load(std::memory_order_relaxed); }
-  void note_activity() noexcept { last_activity_ms_.store(now(), std::memory_order_relaxed); }
 
   Stats stats() const noexcept;  // any thread
 
@@ -190,7 +187,6 @@ class EventLoop {
 
   std::vector<std::shared_ptr<Channel>> channels_;
   std::atomic<std::size_t> channel_count_{0};
-  std::atomic<std::uint64_t> last_activity_ms_{0};
 
   std::atomic<std::uint64_t> iterations_{0};
   std::atomic<std::uint64_t> tasks_run_{0};

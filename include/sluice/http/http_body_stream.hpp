@@ -28,7 +28,7 @@ class HttpBodyStream {
   /// A stream that already holds all of `body` and has ended: what a
   /// streamed route gets for a request without a body, or whose body was
   /// read whole before the route was known.
-  static std::shared_ptr<HttpBodyStream> ended(std::string body = {});
+  static std::shared_ptr<HttpBodyStream> finished(std::string body = {});
 
   /// Starts delivery. Pieces that arrived before are delivered at once.
   void on_data(DataFn data, EndFn end);
