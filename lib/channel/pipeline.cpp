@@ -1,6 +1,10 @@
 #include "sluice/channel/pipeline.hpp"
 
+#include <mutex>
 #include <new>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "sluice/channel/channel.hpp"
 #include "sluice/core/log.hpp"
@@ -33,25 +37,48 @@ std::string describe(const std::type_info* type) { return type == nullptr ? "any
 
 }  // namespace
 
-// ---- HandlerContext ----
+// ---- names ----
 
-HandlerContext* HandlerContext::make(Pipeline& pipeline, std::string_view name, std::shared_ptr<HandlerBase> handler) {
-  // NUL ends the stored name: one inside it would cut the name short.
-  if (name.find('\0') != std::string_view::npos) {
-    throw std::invalid_argument("Pipeline: a handler name may not hold a NUL character");
+namespace {
+/// The process's one copy of each handler name. Names come from code, so
+/// the table stays small; each loop thread keeps a cache of the names it
+/// has met, and takes the lock only for a name new to it.
+const char* intern(std::string_view name) {
+  thread_local std::unordered_map<std::string_view, const char*> cache;
+  if (auto hit = cache.find(name); hit != cache.end()) return hit->second;
+  static std::mutex mutex;
+  static std::unordered_set<std::string> table;  // nodes never move
+  const char* stored;
+  {
+    std::lock_guard lock(mutex);
+    stored = table.emplace(name).first->c_str();
   }
-  void* memory = ::operator new(sizeof(HandlerContext) + name.size() + 1);
-  auto* ctx = new (memory) HandlerContext(pipeline, std::move(handler));
-  char* stored = reinterpret_cast<char*>(ctx + 1);
-  name.copy(stored, name.size());
-  stored[name.size()] = '\0';
-  return ctx;
+  cache.emplace(std::string_view(stored, name.size()), stored);
+  return stored;
 }
 
-std::string_view HandlerContext::name() const noexcept {
-  if (this == &pipeline_->head_) return "head";
-  if (this == &pipeline_->tail_) return "tail";
-  return reinterpret_cast<const char*>(this + 1);
+constexpr std::size_t round_up(std::size_t n, std::size_t align) { return (n + align - 1) / align * align; }
+}  // namespace
+
+// ---- HandlerContext ----
+
+void HandlerContext::destroy(HandlerContext* ctx) noexcept {
+  switch (ctx->holds_) {
+    case Holds::owned:
+      ctx->handler_->~HandlerBase();  // virtual: the whole handler
+      break;
+    case Holds::shared: {
+      using Shared = std::shared_ptr<HandlerBase>;
+      static_assert(sizeof(HandlerContext) % alignof(Shared) == 0);
+      std::launder(reinterpret_cast<Shared*>(ctx + 1))->~Shared();
+      break;
+    }
+    case Holds::nothing:
+      return;  // head and tail are the pipeline's members
+  }
+  bool in_block = ctx->in_block_;
+  ctx->~HandlerContext();
+  if (!in_block) ::operator delete(ctx);
 }
 
 Channel& HandlerContext::channel() const noexcept { return pipeline_->channel(); }
@@ -135,17 +162,15 @@ void HandlerContext::close() {
 // ---- Pipeline ----
 
 namespace {
-// Head and tail keep no state: one instance serves every pipeline, which
-// saves two allocations per connection.
-template <class H>
-const std::shared_ptr<HandlerBase>& shared_stateless() {
-  static const std::shared_ptr<HandlerBase> instance = std::make_shared<H>();
-  return instance;
-}
+// Head and tail keep no state: one instance serves every pipeline.
+HeadHandler g_head;
+TailHandler g_tail;
 }  // namespace
 
 Pipeline::Pipeline(Channel& channel)
-    : channel_(&channel), head_(*this, shared_stateless<HeadHandler>()), tail_(*this, shared_stateless<TailHandler>()) {
+    : channel_(&channel),
+      head_(*this, g_head, "head", HandlerContext::Holds::nothing, false),
+      tail_(*this, g_tail, "tail", HandlerContext::Holds::nothing, false) {
   head_.next_ = &tail_;
   tail_.prev_ = &head_;
 }
@@ -154,9 +179,19 @@ Pipeline::~Pipeline() {
   HandlerContext* c = head_.next_;
   while (c != &tail_) {
     HandlerContext* next = c->next_;
-    delete c;
+    HandlerContext::destroy(c);
     c = next;
   }
+  destroy_retired();
+}
+
+void Pipeline::give_block(void* bytes, std::size_t size) noexcept {
+  // Aligned for any handler (placements are rounded from the block's start).
+  auto address = reinterpret_cast<std::uintptr_t>(bytes);
+  std::size_t skip = round_up(address, alignof(std::max_align_t)) - address;
+  if (bytes == nullptr || size <= skip) return;
+  block_ = static_cast<char*>(bytes) + skip;
+  block_size_ = static_cast<std::uint32_t>(size - skip);
 }
 
 HandlerContext* Pipeline::find(std::string_view name) const noexcept {
@@ -166,33 +201,73 @@ HandlerContext* Pipeline::find(std::string_view name) const noexcept {
   return nullptr;
 }
 
-HandlerContext* Pipeline::link_after(HandlerContext* prev, std::string_view name,
-                                     std::shared_ptr<HandlerBase> handler) {
-  if (!handler) throw std::invalid_argument("Pipeline: null handler '" + std::string(name) + "'");
-  if (find(name) != nullptr) {
-    throw std::invalid_argument("Pipeline: duplicate handler name '" + std::string(name) + "'");
-  }
-  auto* ctx = HandlerContext::make(*this, name, std::move(handler));
-  ctx->prev_ = prev;
-  ctx->next_ = prev->next_;
-  prev->next_->prev_ = ctx;
-  prev->next_ = ctx;
-  // Validate first: a handler the pipeline rejects is never told it was
-  // added (it may have started timers that would outlive its context).
-  validate_if_active(ctx);
-  ctx->handler_->handler_added(*ctx);
-  return ctx;
+HandlerContext& Pipeline::existing(std::string_view name) const {
+  HandlerContext* c = find(name);
+  if (c == nullptr) throw std::invalid_argument("Pipeline: no handler named '" + std::string(name) + "'");
+  return *c;
 }
 
-void Pipeline::validate_if_active(HandlerContext* added) {
-  if (!channel_->is_active()) return;
-  try {
-    validate();
-  } catch (...) {
-    unlink(added);
-    delete added;
-    throw;
+Pipeline::Placement Pipeline::make_room(std::string_view name, std::size_t size, std::size_t align,
+                                        const HandlerContext* replacing) {
+  // NUL ends the stored name: one inside it would cut the name short.
+  if (name.find('\0') != std::string_view::npos) {
+    throw std::invalid_argument("Pipeline: a handler name may not hold a NUL character");
   }
+  if (HandlerContext* same = find(name); same != nullptr && same != replacing) {
+    throw std::invalid_argument("Pipeline: duplicate handler name '" + std::string(name) + "'");
+  }
+  if (align > alignof(std::max_align_t)) throw std::invalid_argument("Pipeline: an over-aligned handler");
+  std::size_t object_offset = round_up(sizeof(HandlerContext), align);
+  std::size_t start = round_up(block_used_, std::max(align, alignof(HandlerContext)));
+  std::size_t end = start + object_offset + size;
+  Placement place{nullptr, nullptr, intern(name), false};
+  if (end <= block_size_) {
+    place.memory = block_ + start;
+    place.in_block = true;
+  } else {
+    place.memory = ::operator new(object_offset + size);
+  }
+  place.object = static_cast<char*>(place.memory) + object_offset;
+  block_used_ = static_cast<std::uint32_t>(std::min<std::size_t>(end, UINT32_MAX));
+  return place;
+}
+
+void Pipeline::give_back(const Placement& place) noexcept {
+  // Room in the block stays used: a constructor that throws is rare.
+  if (!place.in_block) ::operator delete(place.memory);
+}
+
+HandlerContext* Pipeline::init(const Placement& place, HandlerBase& handler, HandlerContext::Holds holds) noexcept {
+  return new (place.memory) HandlerContext(*this, handler, place.name, holds, place.in_block);
+}
+
+HandlerContext& Pipeline::place_shared(std::string_view name, std::shared_ptr<HandlerBase> handler,
+                                       const HandlerContext* replacing) {
+  if (!handler) throw std::invalid_argument("Pipeline: null handler '" + std::string(name) + "'");
+  using Shared = std::shared_ptr<HandlerBase>;
+  Placement place = make_room(name, sizeof(Shared), alignof(Shared), replacing);
+  HandlerBase& ref = *handler;
+  new (place.object) Shared(std::move(handler));
+  return *init(place, ref, HandlerContext::Holds::shared);
+}
+
+void Pipeline::link_after(HandlerContext& prev, HandlerContext* ctx) {
+  ctx->prev_ = &prev;
+  ctx->next_ = prev.next_;
+  prev.next_->prev_ = ctx;
+  prev.next_ = ctx;
+  // Validate first: a handler the pipeline rejects is never told it was
+  // added (it may have started timers that would outlive its context).
+  if (channel_->is_active()) {
+    try {
+      validate();
+    } catch (...) {
+      unlink(ctx);
+      HandlerContext::destroy(ctx);
+      throw;
+    }
+  }
+  ctx->handler_->handler_added(*ctx);
 }
 
 void Pipeline::unlink(HandlerContext* ctx) {
@@ -202,81 +277,86 @@ void Pipeline::unlink(HandlerContext* ctx) {
   ctx->next_->prev_ = ctx->prev_;
 }
 
+void Pipeline::retire(HandlerContext* ctx) {
+  if (!retired_) retired_ = std::make_unique<std::vector<HandlerContext*>>();
+  bool first = retired_->empty();
+  retired_->push_back(ctx);
+  if (!first) return;  // a turn is already booked
+  // Destroyed at the top of a later turn, when no callback of it can be
+  // running; or with the channel, if that comes first.
+  if (auto keep = channel_->weak_from_this().lock()) {
+    channel_->loop().post([keep] { keep->pipeline().destroy_retired(); });
+  }
+}
+
+void Pipeline::destroy_retired() noexcept {
+  if (!retired_) return;
+  auto contexts = std::move(*retired_);
+  retired_->clear();
+  for (HandlerContext* c : contexts) HandlerContext::destroy(c);
+}
+
 Pipeline& Pipeline::add_last(std::string_view name, std::shared_ptr<HandlerBase> handler) {
-  link_after(tail_.prev_, name, std::move(handler));
+  link_after(*tail_.prev_, &place_shared(name, std::move(handler)));
   return *this;
 }
 Pipeline& Pipeline::add_first(std::string_view name, std::shared_ptr<HandlerBase> handler) {
-  link_after(&head_, name, std::move(handler));
+  link_after(head_, &place_shared(name, std::move(handler)));
   return *this;
 }
 Pipeline& Pipeline::add_before(std::string_view base, std::string_view name, std::shared_ptr<HandlerBase> handler) {
-  HandlerContext* b = find(base);
-  if (b == nullptr) throw std::invalid_argument("Pipeline: no handler named '" + std::string(base) + "'");
-  link_after(b->prev_, name, std::move(handler));
+  HandlerContext& b = existing(base);
+  link_after(*b.prev_, &place_shared(name, std::move(handler)));
   return *this;
 }
 Pipeline& Pipeline::add_after(std::string_view base, std::string_view name, std::shared_ptr<HandlerBase> handler) {
-  HandlerContext* b = find(base);
-  if (b == nullptr) throw std::invalid_argument("Pipeline: no handler named '" + std::string(base) + "'");
-  link_after(b, name, std::move(handler));
+  HandlerContext& b = existing(base);
+  link_after(b, &place_shared(name, std::move(handler)));
   return *this;
 }
 
-std::shared_ptr<HandlerBase> Pipeline::remove(std::string_view name) {
+bool Pipeline::remove(std::string_view name) {
   HandlerContext* ctx = find(name);
-  if (ctx == nullptr) return nullptr;
+  if (ctx == nullptr) return false;
   unlink(ctx);
-  std::shared_ptr<HandlerBase> handler = ctx->handler_;
-  handler->handler_removed(*ctx);
-  // The handler may be running right now: free its context on a later turn.
-  channel_->loop().post([owned = std::unique_ptr<HandlerContext>(ctx)] {});
-  return handler;
+  ctx->handler_->handler_removed(*ctx);
+  retire(ctx);
+  return true;
 }
 
-std::shared_ptr<HandlerBase> Pipeline::replace(std::string_view name, std::string_view new_name,
-                                               std::shared_ptr<HandlerBase> handler) {
-  HandlerContext* old_ctx = find(name);
-  if (old_ctx == nullptr) throw std::invalid_argument("Pipeline: no handler named '" + std::string(name) + "'");
-  if (!handler) throw std::invalid_argument("Pipeline: null handler '" + std::string(new_name) + "'");
-  HandlerContext* same_name = find(new_name);
-  if (same_name != nullptr && same_name != old_ctx) {
-    throw std::invalid_argument("Pipeline: duplicate handler name '" + std::string(new_name) + "'");
-  }
-  // The new handler takes the old one's place before the old one leaves, so
-  // what the old one passes on while being removed (a decoder's held-back
-  // bytes) reaches its successor, as in Netty.
-  auto* ctx = HandlerContext::make(*this, new_name, std::move(handler));
-  HandlerContext* prev = old_ctx->prev_;
-  HandlerContext* next = old_ctx->next_;
+void Pipeline::replace(std::string_view name, std::string_view new_name, std::shared_ptr<HandlerBase> handler) {
+  HandlerContext& old = existing(name);
+  swap_in(old, &place_shared(new_name, std::move(handler), &old));
+}
+
+void Pipeline::swap_in(HandlerContext& old_ctx, HandlerContext* ctx) {
+  HandlerContext* prev = old_ctx.prev_;
+  HandlerContext* next = old_ctx.next_;
   ctx->prev_ = prev;
   ctx->next_ = next;
   prev->next_ = ctx;
   next->prev_ = ctx;
-  old_ctx->next_ = ctx;  // the old context keeps its links (see unlink)
+  old_ctx.next_ = ctx;  // the old context keeps its links (see unlink)
   if (channel_->is_active()) {
     try {
       validate();
     } catch (...) {
       // Undo: the old handler goes back as if nothing happened.
-      prev->next_ = old_ctx;
-      next->prev_ = old_ctx;
-      old_ctx->next_ = next;
-      delete ctx;
+      prev->next_ = &old_ctx;
+      next->prev_ = &old_ctx;
+      old_ctx.next_ = next;
+      HandlerContext::destroy(ctx);
       throw;
     }
   }
   ctx->handler_->handler_added(*ctx);
-  std::shared_ptr<HandlerBase> old = old_ctx->handler_;
-  old->handler_removed(*old_ctx);
-  // The old handler may be running right now: free its context on a later turn.
-  channel_->loop().post([owned = std::unique_ptr<HandlerContext>(old_ctx)] {});
-  return old;
+  old_ctx.handler_->handler_removed(old_ctx);
+  retire(&old_ctx);
 }
 
 HandlerBase* Pipeline::get(std::string_view name) const noexcept {
   HandlerContext* c = find(name);
-  return c == nullptr ? nullptr : c->handler_.get();
+  return c == nullptr ? nullptr : c->handler_;
 }
 
 HandlerContext* Pipeline::context(std::string_view name) const noexcept { return find(name); }

@@ -20,8 +20,39 @@ std::shared_ptr<TcpChannel> TcpChannel::create(EventLoop& loop, ChannelOptions o
   return create(loop, std::make_shared<const ChannelOptions>(options));
 }
 
-std::shared_ptr<TcpChannel> TcpChannel::create(EventLoop& loop, std::shared_ptr<const ChannelOptions> options) {
-  return std::make_shared<TcpChannel>(Key{}, loop, std::move(options));
+namespace {
+/// Allocates the shared_ptr's block (reference counts and channel) with
+/// `extra` bytes after it, and says where they begin.
+template <class T>
+struct WithRoomAfter {
+  using value_type = T;
+  std::size_t extra;
+  void** room;
+
+  WithRoomAfter(std::size_t extra_bytes, void** room_out) noexcept : extra(extra_bytes), room(room_out) {}
+  template <class U>
+  WithRoomAfter(const WithRoomAfter<U>& other) noexcept : extra(other.extra), room(other.room) {}
+  T* allocate(std::size_t n) {
+    auto* bytes = static_cast<char*>(::operator new(n * sizeof(T) + extra));
+    *room = bytes + n * sizeof(T);
+    return reinterpret_cast<T*>(bytes);
+  }
+  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p); }
+  template <class U>
+  bool operator==(const WithRoomAfter<U>& other) const noexcept {
+    return extra == other.extra;
+  }
+};
+}  // namespace
+
+std::shared_ptr<TcpChannel> TcpChannel::create(EventLoop& loop, std::shared_ptr<const ChannelOptions> options,
+                                               std::size_t block_bytes) {
+  if (block_bytes == 0) return std::make_shared<TcpChannel>(Key{}, loop, std::move(options));
+  void* room = nullptr;
+  auto channel = std::allocate_shared<TcpChannel>(WithRoomAfter<TcpChannel>(block_bytes, &room), Key{}, loop,
+                                                  std::move(options));
+  channel->pipeline().give_block(room, block_bytes);
+  return channel;
 }
 
 TcpChannel::TcpChannel(Key, EventLoop& loop, std::shared_ptr<const ChannelOptions> options)

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <system_error>
 
@@ -75,11 +76,16 @@ struct TcpServer::State final : TcpChannel::CloseObserver {
   std::atomic<std::uint64_t> rejected{0};
   std::atomic<std::uint64_t> accept_errors{0};
   std::vector<std::atomic<std::uint64_t>> accepted_per_loop;
+  // Room a channel gets for the handlers its initializer emplaces: what the
+  // pipelines built so far wanted (all alike, as a rule, so one connection
+  // per loop pays for the heap and the rest get one block).
+  std::atomic<std::size_t> block_bytes{0};
   std::atomic<bool> started{false};
   std::atomic<bool> stopped{false};
 
   static void on_connection(uv_stream_t* server, int status);
   void channel_closed(TcpChannel& channel) noexcept override;
+  void note_block_wanted(std::size_t bytes) noexcept;
   /// Closes every listener on its own loop and waits. Not on a loop thread.
   void close_listeners();
 };
@@ -110,8 +116,8 @@ void TcpServer::State::on_connection(uv_stream_t* server, int status) {
   // One copy of the options for every channel. Sharing the State's
   // ownership, it also keeps the State alive for channel_closed however long
   // the channel outlives the server.
-  auto channel =
-      TcpChannel::create(loop, std::shared_ptr<const ChannelOptions>(listener->state, &state.options.channel));
+  auto channel = TcpChannel::create(loop, std::shared_ptr<const ChannelOptions>(listener->state, &state.options.channel),
+                                   state.block_bytes.load(std::memory_order_relaxed));
   if (uv_accept(server, reinterpret_cast<uv_stream_t*>(channel->handle())) != 0) {
     channel->close_now();
     return;
@@ -128,6 +134,17 @@ void TcpServer::State::on_connection(uv_stream_t* server, int status) {
   if (state.options.tcp_nodelay) uv_tcp_nodelay(channel->handle(), 1);
   channel->on_closed(state);
   channel->start(state.initializer);
+  state.note_block_wanted(channel->pipeline().block_bytes_wanted());
+}
+
+void TcpServer::State::note_block_wanted(std::size_t bytes) noexcept {
+  // A pipeline far larger than the rest should not make every connection
+  // carry its room: past the cap, handlers go on the heap.
+  constexpr std::size_t kMaxBlockBytes = 4096;
+  bytes = std::min(bytes, kMaxBlockBytes);
+  std::size_t known = block_bytes.load(std::memory_order_relaxed);
+  while (bytes > known && !block_bytes.compare_exchange_weak(known, bytes, std::memory_order_relaxed)) {
+  }
 }
 
 void TcpServer::State::channel_closed(TcpChannel&) noexcept { connections.fetch_sub(1, std::memory_order_relaxed); }

@@ -31,21 +31,22 @@ class EchoHandler final : public InboundHandler<Buffer, Buffer> {
   void read_complete(HandlerContext& ctx) override { ctx.flush(); }
 };
 
-/// Builds an echo server pipeline: [idle] -> [framing] -> echo.
+/// Builds an echo server pipeline: [idle] -> [framing] -> echo, each handler
+/// placed in the channel's own block.
 inline void init_echo_pipeline(Channel& channel, Mode mode, std::uint64_t idle_timeout_ms) {
   Pipeline& p = channel.pipeline();
   if (idle_timeout_ms != 0) {
-    p.add_last("idle", std::make_shared<IdleStateHandler>(IdleStateHandler::Options{0, 0, idle_timeout_ms, true}));
+    p.emplace_last<IdleStateHandler>("idle", IdleStateHandler::Options{0, 0, idle_timeout_ms, true});
   }
   switch (mode) {
     case Mode::raw: break;
-    case Mode::line: p.add_last("framer", std::make_shared<LineDecoder>(LineDecoder::Options{64 * 1024, false})); break;
+    case Mode::line: p.emplace_last<LineDecoder>("framer", LineDecoder::Options{64 * 1024, false}); break;
     case Mode::length:
-      p.add_last("framer", std::make_shared<LengthFieldDecoder>());
-      p.add_last("prepender", std::make_shared<LengthFieldPrepender>());
+      p.emplace_last<LengthFieldDecoder>("framer");
+      p.emplace_last<LengthFieldPrepender>("prepender");
       break;
   }
-  p.add_last("echo", std::make_shared<EchoHandler>());
+  p.emplace_last<EchoHandler>("echo");
 }
 
 }  // namespace sluice::echo

@@ -216,27 +216,23 @@ TEST_CASE("handler_added and handler_removed are called", "[pipeline]") {
   Log log;
   EmbeddedChannel ch([&](Channel& c) { c.pipeline().add_last("watch", std::make_shared<LifeCycleRecorder>(log)); });
   CHECK(log == Log{"added watch"});
-  auto removed = ch.pipeline().remove("watch");
-  CHECK(removed != nullptr);
+  CHECK(ch.pipeline().remove("watch"));
   CHECK(log == Log{"added watch", "removed watch"});
 }
 
 TEST_CASE("remove takes a handler out of both directions", "[pipeline]") {
   auto ch = tagged_channel({"a", "b", "c"});
-  auto removed = ch->pipeline().remove("b");
-  REQUIRE(removed != nullptr);
-  CHECK(dynamic_cast<Tagger*>(removed.get()) != nullptr);
+  CHECK(ch->pipeline().remove("b"));
   CHECK(ch->pipeline().get("b") == nullptr);
   CHECK(ch->pipeline().names() == std::vector<std::string>{"a", "c"});
   CHECK(round_inbound(*ch, "m") == "m-a-c");
   CHECK(round_outbound(*ch, "m") == "m-c-a");
-  CHECK(ch->pipeline().remove("b") == nullptr);
+  CHECK_FALSE(ch->pipeline().remove("b"));
 }
 
 TEST_CASE("replace swaps a handler in place", "[pipeline]") {
   auto ch = tagged_channel({"a", "b", "c"});
-  auto old = ch->pipeline().replace("b", "B", std::make_shared<Tagger>("B"));
-  CHECK(old != nullptr);
+  ch->pipeline().replace("b", "B", std::make_shared<Tagger>("B"));
   CHECK(ch->pipeline().names() == std::vector<std::string>{"a", "B", "c"});
   CHECK(round_inbound(*ch, "m") == "m-a-B-c");
   CHECK(round_outbound(*ch, "m") == "m-c-B-a");
@@ -450,4 +446,115 @@ TEST_CASE("one channel's failure does not affect another", "[pipeline]") {
   CHECK(b.read_inbound<std::string>() == "still here");
   b.write_outbound(std::string("reply"));
   CHECK(b.read_outbound<std::string>() == "reply");
+}
+
+// ---- handlers placed by value ----
+
+namespace {
+// Counts live instances; tags what it reads.
+class Counted final : public InboundHandler<std::string> {
+ public:
+  explicit Counted(int& alive) : alive_(&alive) { ++*alive_; }
+  ~Counted() override { --*alive_; }
+  Counted(const Counted&) = delete;
+  Counted& operator=(const Counted&) = delete;
+  void read(HandlerContext& ctx, std::string& message) override {
+    message += "-counted";
+    ctx.fire_read(message);
+  }
+
+ private:
+  int* alive_;
+};
+class IntSink final : public InboundHandler<int> {
+ public:
+  void read(HandlerContext& ctx, int& message) override { ctx.fire_read(message); }
+};
+}  // namespace
+
+TEST_CASE("emplace_last builds a handler in place and destroys it with the channel", "[pipeline]") {
+  int alive = 0;
+  {
+    EmbeddedChannel ch([&](Channel& c) {
+      Counted& made = c.pipeline().emplace_last<Counted>("counted", alive);
+      CHECK(c.pipeline().get("counted") == &made);
+    });
+    CHECK(alive == 1);
+    ch.write_inbound_message(std::string("m"));
+    CHECK(ch.read_inbound<std::string>() == "m-counted");
+  }
+  CHECK(alive == 0);
+}
+
+TEST_CASE("a removed emplaced handler is destroyed on a later turn, not inside its own callback", "[pipeline]") {
+  int alive = 0;
+  EmbeddedChannel ch([&](Channel& c) {
+    c.pipeline().emplace_last<Counted>("counted", alive);
+    c.pipeline().emplace_last<Counted>("second", alive);
+  });
+  REQUIRE(alive == 2);
+  CHECK(ch.pipeline().remove("counted"));
+  CHECK(alive == 2);  // it may be running: not yet
+  CHECK(ch.pipeline().names() == std::vector<std::string>{"second"});
+  ch.run_pending_tasks();
+  CHECK(alive == 1);
+  CHECK_FALSE(ch.pipeline().remove("counted"));
+}
+
+TEST_CASE("emplace_replace swaps in a handler built in place", "[pipeline]") {
+  int alive = 0;
+  EmbeddedChannel ch([&](Channel& c) {
+    c.pipeline().add_last("a", std::make_shared<Tagger>("a"));
+    c.pipeline().emplace_last<Counted>("counted", alive);
+  });
+  auto& tagger = ch.pipeline().emplace_replace<Tagger>("counted", "b", "b");
+  CHECK(ch.pipeline().get("b") == &tagger);
+  ch.run_pending_tasks();
+  CHECK(alive == 0);
+  ch.write_inbound_message(std::string("m"));
+  CHECK(ch.read_inbound<std::string>() == "m-a-b");
+  CHECK_THROWS_AS(ch.pipeline().emplace_replace<Tagger>("nope", "x", "x"), std::invalid_argument);
+  CHECK_THROWS_AS(ch.pipeline().emplace_replace<Tagger>("b", "a", "x"), std::invalid_argument);
+}
+
+TEST_CASE("an emplaced handler of the wrong type is refused, destroyed, and the pipeline left as it was", "[pipeline]") {
+  int alive = 0;
+  EmbeddedChannel ch([&](Channel& c) {
+    c.pipeline().add_last("int", std::make_shared<StringToInt>());
+    c.pipeline().emplace_last<IntSink>("sink");
+  });
+  CHECK_THROWS_AS(ch.pipeline().emplace_last<Counted>("counted", alive), PipelineTypeError);
+  CHECK(alive == 0);
+  CHECK(ch.pipeline().names() == std::vector<std::string>{"int", "sink"});
+  // A Counted passes strings on, where "sink" takes ints.
+  CHECK_THROWS_AS(ch.pipeline().emplace_replace<Counted>("int", "counted", alive), PipelineTypeError);
+  CHECK(alive == 0);
+  CHECK(ch.pipeline().names() == std::vector<std::string>{"int", "sink"});
+  ch.write_inbound_message(std::string("42"));
+  CHECK(ch.read_inbound<int>() == 42);
+}
+
+TEST_CASE("a name is stored once for every pipeline that uses it", "[pipeline]") {
+  int alive = 0;
+  auto init = [&](Channel& c) { c.pipeline().emplace_last<Counted>("shared-name", alive); };
+  EmbeddedChannel one(init);
+  EmbeddedChannel two(init);
+  std::string_view a = one.pipeline().context("shared-name")->name();
+  std::string_view b = two.pipeline().context("shared-name")->name();
+  CHECK(a == "shared-name");
+  CHECK(a.data() == b.data());
+}
+
+TEST_CASE("block_bytes_wanted counts what the handlers took, placed or not", "[pipeline]") {
+  int alive = 0;
+  std::size_t wanted = 0;
+  EmbeddedChannel ch([&](Channel& c) {
+    CHECK(c.pipeline().block_bytes_wanted() == 0);
+    c.pipeline().emplace_last<Counted>("counted", alive);
+    c.pipeline().add_last("a", std::make_shared<Tagger>("a"));
+    wanted = c.pipeline().block_bytes_wanted();
+  });
+  // Two contexts, a Counted and a shared_ptr.
+  CHECK(wanted >= 2 * sizeof(HandlerContext) + sizeof(Counted) + sizeof(std::shared_ptr<HandlerBase>));
+  CHECK(wanted <= 2 * sizeof(HandlerContext) + sizeof(Counted) + sizeof(std::shared_ptr<HandlerBase>) + 32);
 }

@@ -109,6 +109,38 @@ TEST_CASE("port 0 picks one free port that every loop listens on") {
   CHECK(server.accepted_on(1) > 0);
 }
 
+namespace {
+// Echoes, and notes where it was built relative to its channel.
+class WhereAmI final : public InboundHandler<Buffer, Buffer> {
+ public:
+  explicit WhereAmI(std::atomic<std::ptrdiff_t>& offset) : offset_(&offset) {}
+  void handler_added(HandlerContext& ctx) override {
+    offset_->store(reinterpret_cast<const char*>(this) - reinterpret_cast<const char*>(&ctx.channel()));
+  }
+  void read(HandlerContext& ctx, Buffer& message) override { ctx.write_and_flush(message); }
+
+ private:
+  std::atomic<std::ptrdiff_t>* offset_;
+};
+}  // namespace
+
+TEST_CASE("a server's connections get their emplaced handlers in the channel's own block") {
+  EventLoopGroup loops({1, false, "srv"});
+  std::atomic<std::ptrdiff_t> offset{0};
+  TcpServer server(loops, ServerOptions{}, [&](Channel& c) { c.pipeline().emplace_last<WhereAmI>("where", offset); });
+  server.start();
+  // The first connection tells the server how much room its pipeline takes;
+  // the ones after it get that room after the channel.
+  for (int i = 0; i < 3; ++i) {
+    BlockingClient client(server.port());
+    client.send_all("ping");
+    REQUIRE(client.recv_exact(4) == "ping");
+  }
+  std::ptrdiff_t at = offset.load();
+  CHECK(at > 0);
+  CHECK(static_cast<std::size_t>(at) < sizeof(TcpChannel) + sizeof(HandlerContext) + alignof(std::max_align_t));
+}
+
 TEST_CASE("IPv6 listeners echo") {
   EventLoopGroup loops({1, false, "srv6"});
   ServerOptions options;

@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
   for (std::size_t i = 0; i < connections; ++i) {
     sluice::TcpClient::connect(
         group.next(), host, port,
-        [&](sluice::Channel& c) { c.pipeline().add_last("pingpong", std::make_shared<PingPong>(size, counters)); },
+        [&](sluice::Channel& c) { c.pipeline().emplace_last<PingPong>("pingpong", size, counters); },
         [&](std::shared_ptr<sluice::Channel> ch, std::string error) {
           if (ch) {
             connected.fetch_add(1);

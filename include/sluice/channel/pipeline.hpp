@@ -9,7 +9,9 @@
 // Each handler sits in a HandlerContext, which is how it passes events on.
 // All of it is loop-thread only: a channel's pipeline runs on its loop.
 
+#include <cstdint>
 #include <memory>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -29,20 +31,21 @@ class Pipeline;
 /// passes events on. Loop thread only. Valid while the handler is in the
 /// pipeline (and for the rest of the callback that removes it).
 ///
-/// Every connection carries at least four contexts (head, tail and its
-/// handlers), so a context is kept small: a handler's context and its name
-/// are one allocation, the name stored right after the object:
+/// A context and what it holds are one piece of memory, placed in the
+/// channel's own block when it has room (see Pipeline):
 ///
-///   [ pipeline_ | handler_ | prev_ | next_ ][ n a m e \0 ]
+///   emplaced:  [ context ][ the handler itself ]
+///   shared:    [ context ][ shared_ptr to a handler many channels use ]
 ///
-/// Head and tail live inside the Pipeline and have fixed names.
+/// Names are interned: every context named "http-codec" points at the same
+/// characters, so a connection stores no name of its own.
 class HandlerContext {
  public:
   Channel& channel() const noexcept;
   EventLoop& loop() const noexcept;
   Pipeline& pipeline() const noexcept { return *pipeline_; }
-  /// Valid as long as the context.
-  std::string_view name() const noexcept;
+  /// Valid for the life of the process.
+  std::string_view name() const noexcept { return name_; }
   HandlerBase& handler() const noexcept { return *handler_; }
 
   // Inbound: pass to the next handler towards the tail.
@@ -76,15 +79,19 @@ class HandlerContext {
   }
   void close();
 
-  // Frees what make() allocated (the context and its name).
-  static void operator delete(void* p) noexcept { ::operator delete(p); }
-
  private:
   friend class Pipeline;
-  HandlerContext(Pipeline& pipeline, std::shared_ptr<HandlerBase> handler) noexcept
-      : pipeline_(&pipeline), handler_(std::move(handler)) {}
-  /// A handler's context, with `name` stored after it; `delete` frees both.
-  static HandlerContext* make(Pipeline& pipeline, std::string_view name, std::shared_ptr<HandlerBase> handler);
+  // What the memory after the context holds, and so how it is destroyed.
+  enum class Holds : std::uint8_t {
+    nothing,  // head and tail: members of the Pipeline, their handlers static
+    owned,    // the handler itself (emplace_*)
+    shared,   // a shared_ptr<HandlerBase> (add_*)
+  };
+  HandlerContext(Pipeline& pipeline, HandlerBase& handler, const char* name, Holds holds, bool in_block) noexcept
+      : pipeline_(&pipeline), handler_(&handler), name_(name), holds_(holds), in_block_(in_block) {}
+  /// Runs the destructor of what the context holds and its own, and frees
+  /// the memory unless it is in the channel's block.
+  static void destroy(HandlerContext* ctx) noexcept;
 
   // Calls into this context's handler; an exception becomes an error event
   // on this handler.
@@ -95,9 +102,12 @@ class HandlerContext {
   void handler_threw(const std::exception& error) noexcept;
 
   Pipeline* pipeline_;
-  std::shared_ptr<HandlerBase> handler_;
+  HandlerBase* handler_;
   HandlerContext* prev_ = nullptr;
   HandlerContext* next_ = nullptr;
+  const char* name_;  // interned (see the class comment)
+  Holds holds_;
+  bool in_block_;
 };
 
 /// Thrown by Pipeline::validate (and by add/replace on an active channel) when
@@ -111,6 +121,14 @@ class PipelineTypeError : public std::logic_error {
 
 /// A channel's handlers. Loop thread only (build it in the channel
 /// initializer, which runs on the channel's loop).
+///
+/// Handlers that belong to one connection are placed by value with
+/// emplace_last<H>(name, args...): the handler and its context are built in
+/// the channel's own block (a transport allocates the channel with room for
+/// what its pipelines have needed so far; what does not fit goes on the
+/// heap, in one allocation per handler). Handlers that many connections
+/// share (a configuration, a router) are added by shared_ptr with add_last:
+/// one object for all, and each channel holds a reference.
 class Pipeline {
  public:
   explicit Pipeline(Channel& channel);
@@ -118,28 +136,45 @@ class Pipeline {
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
-  /// Adds a handler; names are unique within a pipeline (and hold no NUL
-  /// character). On an active channel
-  /// the result is validated at once and a type mismatch throws (and the
-  /// change is undone).
+  /// Builds an H in place at the end (before the tail) and returns it. Names
+  /// are unique within a pipeline and hold no NUL character. On an active
+  /// channel the result is validated at once, and a type mismatch throws
+  /// (and the change is undone).
+  template <class H, class... Args>
+  H& emplace_last(std::string_view name, Args&&... args) {
+    return emplace_after<H>(*tail_.prev_, name, std::forward<Args>(args)...);
+  }
+  template <class H, class... Args>
+  H& emplace_first(std::string_view name, Args&&... args) {
+    return emplace_after<H>(head_, name, std::forward<Args>(args)...);
+  }
+  /// Builds an H in place of the handler called `name` (a protocol upgrade
+  /// swaps its codec): see replace().
+  template <class H, class... Args>
+  H& emplace_replace(std::string_view name, std::string_view new_name, Args&&... args) {
+    HandlerContext& old = existing(name);
+    Placement place = make_room(new_name, sizeof(H), alignof(H), &old);
+    H* handler = construct<H>(place, std::forward<Args>(args)...);
+    swap_in(old, init(place, *handler, HandlerContext::Holds::owned));
+    return *handler;
+  }
+
+  /// Adds a handler that the caller (and maybe other channels) shares; the
+  /// same rules as emplace_last.
   Pipeline& add_last(std::string_view name, std::shared_ptr<HandlerBase> handler);
   Pipeline& add_first(std::string_view name, std::shared_ptr<HandlerBase> handler);
   Pipeline& add_before(std::string_view base, std::string_view name, std::shared_ptr<HandlerBase> handler);
   Pipeline& add_after(std::string_view base, std::string_view name, std::shared_ptr<HandlerBase> handler);
-  template <class H, class... Args>
-  H& emplace_last(std::string_view name, Args&&... args) {
-    auto handler = std::make_shared<H>(std::forward<Args>(args)...);
-    H& ref = *handler;
-    add_last(name, std::move(handler));
-    return ref;
-  }
 
-  /// Removes a handler by name (it may be the one running now). Returns the
-  /// handler, or nullptr when no handler has that name.
-  std::shared_ptr<HandlerBase> remove(std::string_view name);
+  /// Removes a handler by name (it may be the one running now: it is
+  /// destroyed on a later turn of the loop, or with the channel). Returns
+  /// whether a handler had that name.
+  bool remove(std::string_view name);
   /// Swaps the handler called `name` for another (e.g. an HTTP upgrade).
-  std::shared_ptr<HandlerBase> replace(std::string_view name, std::string_view new_name,
-                                       std::shared_ptr<HandlerBase> handler);
+  /// The new handler takes the old one's place before the old one leaves,
+  /// so what the old one passes on while being removed (a decoder's held
+  /// back bytes) reaches its successor, as in Netty.
+  void replace(std::string_view name, std::string_view new_name, std::shared_ptr<HandlerBase> handler);
 
   HandlerBase* get(std::string_view name) const noexcept;
   template <class H>
@@ -168,17 +203,68 @@ class Pipeline {
 
   Channel& channel() const noexcept { return *channel_; }
 
+  /// For transports: room in the channel's block for contexts and handlers,
+  /// given before the initializer runs. Loop thread.
+  void give_block(void* bytes, std::size_t size) noexcept;
+  /// Bytes the contexts and handlers placed so far took, in the block or
+  /// not: how much block the next channel of the same kind wants.
+  std::size_t block_bytes_wanted() const noexcept { return block_used_; }
+
  private:
-  friend class HandlerContext;  // name(): head and tail are told by their address
+  friend class HandlerContext;
+  struct Placement {
+    void* memory;
+    void* object;  // after the context
+    const char* name;
+    bool in_block;
+  };
+
   HandlerContext* find(std::string_view name) const noexcept;
-  HandlerContext* link_after(HandlerContext* prev, std::string_view name, std::shared_ptr<HandlerBase> handler);
+  HandlerContext& existing(std::string_view name) const;
+  /// Memory for a context and an object of `size` after it; checks `name`
+  /// (unique except for `replacing`, no NUL).
+  Placement make_room(std::string_view name, std::size_t size, std::size_t align,
+                      const HandlerContext* replacing = nullptr);
+  void give_back(const Placement& place) noexcept;
+  template <class H, class... Args>
+  H* construct(const Placement& place, Args&&... args) {
+    static_assert(std::is_base_of_v<HandlerBase, H>, "a handler derives from HandlerBase");
+    try {
+      return new (place.object) H(std::forward<Args>(args)...);
+    } catch (...) {
+      give_back(place);
+      throw;
+    }
+  }
+  template <class H, class... Args>
+  H& emplace_after(HandlerContext& prev, std::string_view name, Args&&... args) {
+    Placement place = make_room(name, sizeof(H), alignof(H));
+    H* handler = construct<H>(place, std::forward<Args>(args)...);
+    link_after(prev, init(place, *handler, HandlerContext::Holds::owned));
+    return *handler;
+  }
+  HandlerContext& place_shared(std::string_view name, std::shared_ptr<HandlerBase> handler,
+                               const HandlerContext* replacing = nullptr);
+  HandlerContext* init(const Placement& place, HandlerBase& handler, HandlerContext::Holds holds) noexcept;
+  void link_after(HandlerContext& prev, HandlerContext* ctx);
+  void swap_in(HandlerContext& old_ctx, HandlerContext* ctx);
   void unlink(HandlerContext* ctx);
-  void validate_if_active(HandlerContext* added);
+  void retire(HandlerContext* ctx);
+  void destroy_retired() noexcept;
 
   Channel* channel_;
   // Inside the pipeline, not on the heap: every connection has them.
   HandlerContext head_;
   HandlerContext tail_;
+  // The channel's block (give_block), used from the front and never reused.
+  // block_used_ counts what did not fit too: past block_size_, placements
+  // go on the heap.
+  char* block_ = nullptr;
+  std::uint32_t block_size_ = 0;
+  std::uint32_t block_used_ = 0;
+  // Removed contexts whose handler may still be running: made by the first
+  // removal (most channels never remove a handler).
+  std::unique_ptr<std::vector<HandlerContext*>> retired_;
 };
 
 }  // namespace sluice

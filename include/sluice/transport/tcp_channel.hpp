@@ -25,8 +25,12 @@ class TcpChannel final : public Channel {
  public:
   /// Loop thread. The handle is initialised; connect or accept into it, then start().
   static std::shared_ptr<TcpChannel> create(EventLoop& loop, ChannelOptions options);
-  /// The same with options shared by many channels (a server's).
-  static std::shared_ptr<TcpChannel> create(EventLoop& loop, std::shared_ptr<const ChannelOptions> options);
+  /// The same with options shared by many channels (a server's), and
+  /// `block_bytes` of room after the channel, in the same allocation, for
+  /// the handlers its initializer emplaces (Pipeline::give_block; a server
+  /// asks for what its last pipelines wanted).
+  static std::shared_ptr<TcpChannel> create(EventLoop& loop, std::shared_ptr<const ChannelOptions> options,
+                                            std::size_t block_bytes = 0);
 
   // Only create() can name this: the constructor is public for make_shared
   // (one block for the channel and its reference counts), not for users.
