@@ -1,5 +1,6 @@
 #include "sluice/channel/channel.hpp"
 
+#include "sluice/channel/channel_registry.hpp"
 #include "sluice/core/log.hpp"
 
 namespace sluice {
@@ -88,6 +89,7 @@ void Channel::activate() {
 }
 
 void Channel::outbound_enqueue(MessageRef message) {
+  loop_->assert_in_loop_thread("a channel's write (use Channel::write from other threads)");
   if (closed_ || close_requested_) {
     // Netty fails such a write's promise; with no promises, the bytes are
     // simply dropped (the peer is gone or going).
@@ -237,6 +239,7 @@ void Channel::transport_failed(const char* what, int uv_error) {
 }
 
 void Channel::close_now() {
+  loop_->assert_in_loop_thread("Channel::close_now");
   if (closed_) return;
   closed_ = true;
   active_.store(false, std::memory_order_release);
@@ -255,7 +258,7 @@ void Channel::transport_closed() {
   if (inactive_fired_) return;
   inactive_fired_ = true;
   pipeline_.fire_channel_inactive();
-  loop_->unregister_channel(*this);
+  ChannelRegistry::of(*loop_).remove(*this);
 }
 
 void Channel::inbound_unhandled(MessageRef message) {

@@ -1,5 +1,7 @@
 #include "sluice/channel/embedded_channel.hpp"
 
+#include "sluice/channel/channel_registry.hpp"
+
 namespace sluice {
 
 class EmbeddedChannel::Impl final : public Channel {
@@ -8,7 +10,7 @@ class EmbeddedChannel::Impl final : public Channel {
       : Channel(loop, std::make_shared<const ChannelOptions>(options)), owner_(&owner) {}
 
   void start(const std::function<void(Channel&)>& initializer) {
-    loop().register_channel(shared_from_this());
+    ChannelRegistry::of(loop()).add(shared_from_this());
     if (initializer) initializer(*this);
     activate();
   }

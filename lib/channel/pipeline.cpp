@@ -252,6 +252,7 @@ HandlerContext& Pipeline::place_shared(std::string_view name, std::shared_ptr<Ha
 }
 
 void Pipeline::link_after(HandlerContext& prev, HandlerContext* ctx) {
+  channel_->loop().assert_in_loop_thread("a pipeline change");
   ctx->prev_ = &prev;
   ctx->next_ = prev.next_;
   prev.next_->prev_ = ctx;
@@ -316,6 +317,7 @@ Pipeline& Pipeline::add_after(std::string_view base, std::string_view name, std:
 }
 
 bool Pipeline::remove(std::string_view name) {
+  channel_->loop().assert_in_loop_thread("a pipeline change");
   HandlerContext* ctx = find(name);
   if (ctx == nullptr) return false;
   unlink(ctx);
@@ -330,6 +332,7 @@ void Pipeline::replace(std::string_view name, std::string_view new_name, std::sh
 }
 
 void Pipeline::swap_in(HandlerContext& old_ctx, HandlerContext* ctx) {
+  channel_->loop().assert_in_loop_thread("a pipeline change");
   HandlerContext* prev = old_ctx.prev_;
   HandlerContext* next = old_ctx.next_;
   ctx->prev_ = prev;

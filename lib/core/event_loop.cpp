@@ -4,12 +4,13 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cassert>
 #include <functional>
 #include <future>
 #include <stdexcept>
 
-#include "sluice/channel/channel.hpp"
 #include "sluice/core/log.hpp"
 
 namespace sluice {
@@ -116,11 +117,14 @@ void EventLoop::thread_main() {
   t_current_loop = nullptr;
 }
 
-void EventLoop::stop() {
+void EventLoop::stop(bool deadline_passed) {
   if (options_.manual) return;
   if (!running_.load()) return;
   if (is_in_loop_thread()) throw std::logic_error("EventLoop::stop() called on its own thread");
-  post([this] { close_everything(); });
+  post([this, deadline_passed] {
+    deadline_passed_ = deadline_passed;
+    close_everything();
+  });
   if (thread_.joinable()) thread_.join();
   running_.store(false);
 }
@@ -128,8 +132,8 @@ void EventLoop::stop() {
 void EventLoop::close_everything() {
   if (stopping_) return;
   stopping_ = true;
-  for_each_channel([](Channel& c) { c.close_now(); });
-  // Run what the channel closes posted before the wake-up handle goes away.
+  for (auto& entry : services_) entry.second->close_all(deadline_passed_);
+  // Run what the closes posted before the wake-up handle goes away.
   run_posted_tasks();
   timers_.clear();
   timer_heap_.clear();
@@ -305,6 +309,7 @@ void EventLoop::run_due_timers() {
 }
 
 void EventLoop::schedule_timeout(TimerWheel::Entry& entry, std::uint64_t delay_ms) {
+  assert_in_loop_thread("EventLoop::schedule_timeout");
   wheel_.schedule(entry, now(), delay_ms);
   if (wheel_timer_ == 0 && !stopping_) {
     wheel_timer_ = next_timer_id_.fetch_add(1, std::memory_order_relaxed);
@@ -321,27 +326,27 @@ void EventLoop::tick_wheel() {
   }
 }
 
-void EventLoop::register_channel(std::shared_ptr<Channel> channel) {
-  // Each channel holds a descriptor: a loop never has 2^32 - 1 of them.
-  channel->registry_index_ = static_cast<std::uint32_t>(channels_.size());
-  channels_.push_back(std::move(channel));
-  channel_count_.store(channels_.size(), std::memory_order_relaxed);
+void EventLoop::add_service(const void* key, std::unique_ptr<LoopService> service) {
+  assert_in_loop_thread("EventLoop::service");
+  std::lock_guard lock(services_mutex_);
+  services_.emplace_back(key, std::move(service));
 }
 
-void EventLoop::unregister_channel(Channel& channel) noexcept {
-  std::size_t i = channel.registry_index_;
-  if (i >= channels_.size() || channels_[i].get() != &channel) return;
-  // Keep the channel alive until this call returns: the caller may be it.
-  std::shared_ptr<Channel> keep = std::move(channels_[i]);
-  if (i + 1 != channels_.size()) {
-    channels_[i] = std::move(channels_.back());
-    channels_[i]->registry_index_ = static_cast<std::uint32_t>(i);
-  }
-  channels_.pop_back();
-  channel.registry_index_ = Channel::kNotRegistered;
-  channel_count_.store(channels_.size(), std::memory_order_relaxed);
-  // Release on a later turn, after whatever callback we are in has unwound.
-  post([k = std::move(keep)] {});
+std::size_t EventLoop::open_count() const noexcept {
+  std::lock_guard lock(services_mutex_);
+  std::size_t n = 0;
+  for (const auto& entry : services_) n += entry.second->open_count();
+  return n;
+}
+
+void EventLoop::shutdown_services_gracefully() {
+  assert_in_loop_thread("EventLoop::shutdown_services_gracefully");
+  for (std::size_t i = 0; i < services_.size(); ++i) services_[i].second->shutdown_gracefully();
+}
+
+void EventLoop::wrong_thread(const char* what) const noexcept {
+  std::fprintf(stderr, "sluice: %s called off the thread of loop '%s'\n", what, options_.name.c_str());
+  std::abort();
 }
 
 EventLoop::Stats EventLoop::stats() const noexcept {

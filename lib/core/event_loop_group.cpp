@@ -5,8 +5,6 @@
 #include <chrono>
 #include <thread>
 
-#include "sluice/channel/channel.hpp"
-#include "sluice/channel/handler.hpp"
 #include "sluice/core/log.hpp"
 
 namespace sluice {
@@ -41,9 +39,9 @@ void EventLoopGroup::remove_shutdown_hook(std::uint64_t id) {
   std::erase_if(hooks_, [id](const auto& h) { return h.first == id; });
 }
 
-std::size_t EventLoopGroup::channel_count() const noexcept {
+std::size_t EventLoopGroup::open_count() const noexcept {
   std::size_t n = 0;
-  for (const auto& loop : loops_) n += loop->channel_count();
+  for (const auto& loop : loops_) n += loop->open_count();
   return n;
 }
 
@@ -62,7 +60,7 @@ void EventLoopGroup::shutdown_gracefully(std::uint64_t quiet_period_ms, std::uin
 
   for (auto& loop : loops_) {
     EventLoop* l = loop.get();
-    l->post([l] { l->for_each_channel([](Channel& c) { c.shutdown_gracefully(); }); });
+    l->post([l] { l->shutdown_services_gracefully(); });
   }
 
   // This runs on the caller's thread, outside every loop: a short poll is
@@ -72,22 +70,20 @@ void EventLoopGroup::shutdown_gracefully(std::uint64_t quiet_period_ms, std::uin
   auto quiet_since = clock::now();
   std::vector<std::uint64_t> last_tasks(loops_.size());
   while (clock::now() < deadline) {
-    bool busy = channel_count() != 0;
+    bool busy = open_count() != 0;
     for (std::size_t i = 0; i < loops_.size(); ++i) {
       auto tasks = loops_[i]->stats().tasks_run;
       if (tasks != last_tasks[i]) busy = true;
       last_tasks[i] = tasks;
     }
     if (busy) quiet_since = clock::now();
-    if (clock::now() - quiet_since >= std::chrono::milliseconds(quiet_period_ms) && channel_count() == 0) break;
+    if (clock::now() - quiet_since >= std::chrono::milliseconds(quiet_period_ms) && open_count() == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  // What is still open now is force-closed by each loop's stop().
-  if (std::size_t left = channel_count(); left != 0 && timeout_ms != 0) {
-    log().warn("graceful shutdown: {} connection{} still open after {} ms: closing {} now", left,
-               left == 1 ? "" : "s", timeout_ms, left == 1 ? "it" : "them");
-  }
-  for (auto& loop : loops_) loop->stop();
+  // What is still open now is force-closed by each loop's stop(), and its
+  // services say what they closed when it is because the deadline passed.
+  bool deadline_passed = open_count() != 0 && timeout_ms != 0;
+  for (auto& loop : loops_) loop->stop(deadline_passed);
 }
 
 }  // namespace sluice

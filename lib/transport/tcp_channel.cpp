@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "sluice/channel/channel_registry.hpp"
 #include "sluice/core/log.hpp"
 
 namespace sluice {
@@ -76,7 +77,7 @@ void TcpChannel::start(const ChannelInitializer& initializer) {
   if (uv_tcp_getpeername(&handle_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
     remote_address_ = SocketAddress::from(reinterpret_cast<sockaddr*>(&addr));
   }
-  loop().register_channel(shared_from_this());
+  ChannelRegistry::of(loop()).add(shared_from_this());
   try {
     if (initializer) initializer(*this);
   } catch (const std::exception& e) {

@@ -7,6 +7,10 @@
 
 #include <catch2/catch.hpp>
 #include <spdlog/sinks/base_sink.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 
 #include <algorithm>
 #include <atomic>
@@ -924,3 +928,54 @@ TEST_CASE("EventLoop manual: a wheel timeout re-armed from its callback keeps fi
     CHECK(r.fired_at[i] - r.fired_at[i - 1] >= 20);
   }
 }
+
+namespace {
+// Records what the loop tells it.
+class RecordingService final : public sluice::LoopService {
+ public:
+  explicit RecordingService(sluice::EventLoop& loop) : loop_(&loop) {}
+  void shutdown_gracefully() override { log.push_back(loop_->is_in_loop_thread() ? "shutdown on loop" : "shutdown off loop"); }
+  std::size_t open_count() const noexcept override { return open; }
+  void close_all(bool deadline_passed) noexcept override {
+    log.push_back(deadline_passed ? "close after deadline" : "close");
+  }
+  std::vector<std::string> log;
+  std::size_t open = 3;
+
+ private:
+  sluice::EventLoop* loop_;
+};
+}  // namespace
+
+TEST_CASE("EventLoop: a service is made once per loop, counted, told of shutdown and closed at stop",
+          "[event_loop]") {
+  EventLoop loop;
+  loop.start();
+  RecordingService* service = nullptr;
+  loop.run_sync([&] {
+    service = &loop.service<RecordingService>();
+    CHECK(&loop.service<RecordingService>() == service);
+  });
+  CHECK(loop.open_count() == 3);
+  loop.run_sync([&] { loop.shutdown_services_gracefully(); });
+  loop.stop(true);
+  CHECK(service->log == std::vector<std::string>{"shutdown on loop", "close after deadline"});
+}
+
+#ifndef NDEBUG
+TEST_CASE("EventLoop: a loop-thread-only call from another thread aborts in a debug build", "[event_loop]") {
+  EventLoop loop;
+  loop.start();
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::close(2);  // the report is not for the test's output
+    loop.assert_in_loop_thread("a test");  // the child is not the loop's thread
+    ::_exit(0);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  CHECK(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGABRT);
+}
+#endif

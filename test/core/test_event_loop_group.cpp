@@ -71,7 +71,7 @@ TEST_CASE("EventLoopGroup: makes the requested number of started loops", "[event
     CHECK(ran);
   }
   CHECK_THROWS_AS(group.at(3), std::out_of_range);
-  CHECK(group.channel_count() == 0);
+  CHECK(group.open_count() == 0);
   CHECK_FALSE(group.is_shut_down());
 }
 

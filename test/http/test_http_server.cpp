@@ -28,6 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include "http/routes.hpp"
+#include "sluice/channel/channel_registry.hpp"
 #include "sluice/core/event_loop.hpp"
 #include "sluice/core/event_loop_group.hpp"
 #include "sluice/http/http_server.hpp"
@@ -545,7 +546,7 @@ TEST_CASE("server: a client that pipelines thousands of requests and never reads
   BlockingClient client(server.port(), "127.0.0.1", 4096);
   REQUIRE(wait_until([&] { return server.tcp().connections() == 1; }));
   std::shared_ptr<Channel> conn;
-  group.at(0).run_sync([&] { group.at(0).for_each_channel([&](Channel& c) { conn = c.shared_from_this(); }); });
+  group.at(0).run_sync([&] { ChannelRegistry::of(group.at(0)).for_each([&](Channel& c) { conn = c.shared_from_this(); }); });
   REQUIRE(conn);
   // Whether the server holds off: unwritable (its queue above the high
   // watermark) and not reading, seen together on its loop between events.

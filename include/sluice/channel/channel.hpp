@@ -215,9 +215,9 @@ class Channel : public std::enable_shared_from_this<Channel> {
   SocketAddress remote_address_;    // 28 bytes
 
  private:
-  friend class EventLoop;
+  friend class ChannelRegistry;
   static constexpr std::uint32_t kNotRegistered = static_cast<std::uint32_t>(-1);
-  std::uint32_t registry_index_ = kNotRegistered;  // in EventLoop's list; beside the 28-byte address
+  std::uint32_t registry_index_ = kNotRegistered;  // in its ChannelRegistry; beside the 28-byte address
   using ErasedPtr = std::unique_ptr<void, void (*)(void*)>;
   struct Attribute {
     const void* key;

@@ -22,7 +22,21 @@
 
 namespace sluice {
 
-class Channel;
+/// State that a higher layer keeps per loop (the channel layer keeps its
+/// registry of live channels here), so that the core knows nothing of
+/// what it holds. Made on first use (EventLoop::service), destroyed with
+/// the loop.
+class LoopService {
+ public:
+  virtual ~LoopService() = default;
+  /// A graceful shutdown of the loop's group begins. Loop thread.
+  virtual void shutdown_gracefully() {}
+  /// Work a graceful shutdown waits for (open connections). Any thread.
+  virtual std::size_t open_count() const noexcept { return 0; }
+  /// The loop stops: close what is open, at once. `deadline_passed`: a
+  /// graceful shutdown gave up waiting for it. Loop thread.
+  virtual void close_all(bool deadline_passed) noexcept { (void)deadline_passed; }
+};
 
 /// An event loop on its own thread (or, in manual mode, driven by hand from the
 /// thread that made it, as EmbeddedChannel does in tests).
@@ -54,9 +68,11 @@ class EventLoop {
 
   /// Starts the loop thread. Not for manual loops. Any thread, once.
   void start();
-  /// Force-closes every channel and handle, runs the loop dry, joins the
-  /// thread. Any thread except the loop's own; idempotent.
-  void stop();
+  /// Force-closes every service's work (channels) and handle, runs the loop
+  /// dry, joins the thread. `deadline_passed`: a graceful shutdown gave up
+  /// waiting (services say what they close). Any thread except the loop's
+  /// own; idempotent.
+  void stop(bool deadline_passed = false);
 
   /// Runs `task` on the loop thread, in post order. Any thread. Many posts
   /// before the loop wakes cost one wake-up.
@@ -100,7 +116,10 @@ class EventLoop {
 
   /// Connection timeouts on the loop's hashed wheel. Loop thread.
   void schedule_timeout(TimerWheel::Entry& entry, std::uint64_t delay_ms);
-  void cancel_timeout(TimerWheel::Entry& entry) noexcept { wheel_.cancel(entry); }
+  void cancel_timeout(TimerWheel::Entry& entry) noexcept {
+    assert_in_loop_thread("EventLoop::cancel_timeout");
+    wheel_.cancel(entry);
+  }
 
   /// The loop's read slab: lent to one read callback at a time. Loop thread.
   char* read_slab() noexcept { return read_slab_.get(); }
@@ -109,15 +128,29 @@ class EventLoop {
   uv_loop_t* uv() noexcept { return &loop_; }
   const std::string& name() const noexcept { return options_.name; }
 
-  /// Channels registered on this loop. register/unregister: loop thread.
-  void register_channel(std::shared_ptr<Channel> channel);
-  void unregister_channel(Channel& channel) noexcept;
-  std::size_t channel_count() const noexcept { return channel_count_.load(std::memory_order_relaxed); }
-  /// Calls `fn` on every registered channel (a snapshot). Loop thread.
-  template <class Fn>
-  void for_each_channel(Fn&& fn) {
-    auto snapshot = channels_;
-    for (auto& c : snapshot) fn(*c);
+  /// This loop's S (a LoopService), made on the first call. Loop thread.
+  template <class S>
+  S& service() {
+    static const char key = 0;  // one address per service type
+    for (const auto& [k, s] : services_) {
+      if (k == &key) return static_cast<S&>(*s);
+    }
+    auto made = std::make_unique<S>(*this);
+    S& ref = *made;
+    add_service(&key, std::move(made));
+    return ref;
+  }
+  /// Every service's open_count(). Any thread.
+  std::size_t open_count() const noexcept;
+  /// Tells every service a graceful shutdown begins. Loop thread.
+  void shutdown_services_gracefully();
+  /// Debug builds: aborts with `what` unless called on the loop thread (as
+  /// muduo's assertInLoopThread), so a wrong-thread call fails in tests
+  /// instead of racing. Release builds: nothing.
+  void assert_in_loop_thread([[maybe_unused]] const char* what) const noexcept {
+#ifndef NDEBUG
+    if (!is_in_loop_thread()) wrong_thread(what);
+#endif
   }
 
   Stats stats() const noexcept;  // any thread
@@ -185,8 +218,13 @@ class EventLoop {
   BufferPool pool_;
   std::unique_ptr<char[]> read_slab_;
 
-  std::vector<std::shared_ptr<Channel>> channels_;
-  std::atomic<std::size_t> channel_count_{0};
+  // Services are added on the loop thread and read from others
+  // (open_count): additions and foreign reads take the mutex.
+  void add_service(const void* key, std::unique_ptr<LoopService> service);
+  [[noreturn]] void wrong_thread(const char* what) const noexcept;
+  mutable std::mutex services_mutex_;
+  std::vector<std::pair<const void*, std::unique_ptr<LoopService>>> services_;
+  bool deadline_passed_ = false;  // told to services at stop
 
   std::atomic<std::uint64_t> iterations_{0};
   std::atomic<std::uint64_t> tasks_run_{0};

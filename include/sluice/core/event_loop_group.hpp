@@ -33,21 +33,23 @@ class EventLoopGroup {
   /// Round-robin over the loops. Any thread.
   EventLoop& next() noexcept;
 
-  /// Called when a graceful shutdown begins, before channels are told
-  /// (servers register here to stop accepting). Returns a handle to pass to
+  /// Called when a graceful shutdown begins, before the loops' services
+  /// (channels) are told (servers register here to stop accepting). Returns a handle to pass to
   /// remove_shutdown_hook. Any thread.
   std::uint64_t add_shutdown_hook(std::function<void()> hook);
   void remove_shutdown_hook(std::uint64_t id);
 
-  /// Stops accepting (shutdown hooks), sends GracefulShutdownEvent to every
-  /// channel, waits until no channel is left and the loops have been quiet
-  /// for `quiet_period_ms`, at most `timeout_ms`, then force-closes what is
+  /// Stops accepting (shutdown hooks), tells every loop's services (the
+  /// channel registry sends GracefulShutdownEvent to every channel), waits
+  /// until nothing is open and the loops have been quiet for
+  /// `quiet_period_ms`, at most `timeout_ms`, then force-closes what is
   /// left, stops the loops and joins their threads. Idempotent; any thread
   /// but a loop's own.
   void shutdown_gracefully(std::uint64_t quiet_period_ms = 100, std::uint64_t timeout_ms = 5000);
   bool is_shut_down() const noexcept { return shut_down_; }
 
-  std::size_t channel_count() const noexcept;
+  /// What the loops' services hold open (connections). Any thread.
+  std::size_t open_count() const noexcept;
 
  private:
   std::vector<std::unique_ptr<EventLoop>> loops_;
