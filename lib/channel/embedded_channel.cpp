@@ -60,8 +60,7 @@ class EmbeddedChannel::Impl final : public Channel {
 EmbeddedChannel::EmbeddedChannel(const std::function<void(Channel&)>& initializer, ChannelOptions options) {
   EventLoop::Options lo;
   lo.name = "embedded";
-  lo.manual = true;
-  loop_ = std::make_unique<EventLoop>(lo);
+  loop_ = std::make_unique<ManualLoop>(lo);
   channel_ = std::make_shared<Impl>(*loop_, options, *this);
   channel_->start(initializer);
   run_pending_tasks();

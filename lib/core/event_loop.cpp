@@ -48,29 +48,24 @@ EventLoop::EventLoop(Options options)
   // The wheel's clock starts where the loop's does.
   wheel_.~TimerWheel();
   new (&wheel_) TimerWheel(options_.wheel_tick_ms, options_.wheel_slots, now());
-  if (options_.manual) bind_to_current_thread();
+}
+
+EventLoop::EventLoop(Options options, HandDriven) : EventLoop(std::move(options)) {
+  hand_clock_ms_ = 0;
+  new (&wheel_) TimerWheel(options_.wheel_tick_ms, options_.wheel_slots, now());
+  bind_to_current_thread();
 }
 
 EventLoop::~EventLoop() {
-  if (options_.manual) {
-    if (!stopping_) close_everything();
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    drain_posted_tasks();
-    if (uv_loop_close(&loop_) != 0) log().error("loop {}: handles left open at destruction", options_.name);
-    if (t_current_loop == this) t_current_loop = nullptr;
-    if (BufferPool::local() == &pool_) BufferPool::set_local(nullptr);
-    return;
-  }
   stop();
-  if (!thread_.joinable() && !running_.load()) {
-    // Never started: close our own handles on this thread.
-    if (!stopping_) {
-      close_everything();
-      uv_run(&loop_, UV_RUN_DEFAULT);
-      drain_posted_tasks();
-      uv_loop_close(&loop_);
-    }
-  }
+  if (thread_.joinable() || running_.load() || stopping_) return;
+  // Never started (or driven by hand): close our own handles on this thread.
+  close_everything();
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  drain_posted_tasks();
+  if (uv_loop_close(&loop_) != 0) log().error("loop {}: handles left open at destruction", options_.name);
+  if (t_current_loop == this) t_current_loop = nullptr;
+  if (BufferPool::local() == &pool_) BufferPool::set_local(nullptr);
 }
 
 void EventLoop::bind_to_current_thread() {
@@ -80,7 +75,7 @@ void EventLoop::bind_to_current_thread() {
 }
 
 void EventLoop::start() {
-  if (options_.manual) throw std::logic_error("a manual EventLoop has no thread to start");
+  if (hand_clock_ms_) throw std::logic_error("a ManualLoop has no thread to start");
   if (running_.exchange(true)) return;
   std::promise<void> started;
   auto started_future = started.get_future();
@@ -118,7 +113,6 @@ void EventLoop::thread_main() {
 }
 
 void EventLoop::stop(bool deadline_passed) {
-  if (options_.manual) return;
   if (!running_.load()) return;
   if (is_in_loop_thread()) throw std::logic_error("EventLoop::stop() called on its own thread");
   post([this, deadline_passed] {
@@ -151,7 +145,7 @@ bool EventLoop::is_in_loop_thread() const noexcept { return owner_.load(std::mem
 
 EventLoop* EventLoop::current() noexcept { return t_current_loop; }
 
-std::uint64_t EventLoop::now() const noexcept { return options_.manual ? manual_now_ : uv_now(&loop_); }
+std::uint64_t EventLoop::now() const noexcept { return hand_clock_ms_ ? *hand_clock_ms_ : uv_now(&loop_); }
 
 void EventLoop::post(Task task) {
   std::lock_guard<std::mutex> lock(pending_mutex_);
@@ -159,8 +153,7 @@ void EventLoop::post(Task task) {
   // Only the first post since the loop last drained the queue pays for a
   // wake-up. The send happens under the lock that close_everything() takes
   // to mark the handle closed, so it can never reach a closed loop.
-  if (!wakeup_pending_.exchange(true, std::memory_order_acq_rel) && !options_.manual &&
-      !wakeup_closed_.load(std::memory_order_acquire)) {
+  if (!wakeup_pending_.exchange(true, std::memory_order_acq_rel) && !wakeup_closed_.load(std::memory_order_acquire)) {
     uv_async_send(&wakeup_);
   }
 }
@@ -253,14 +246,14 @@ void EventLoop::add_timer(TimerId id, std::uint64_t delay_ms, std::uint64_t peri
   // now() is libuv's cached time, truncated to the millisecond and as old as
   // this loop iteration: counting from it fires a timer before `delay_ms` has
   // passed since the call. Count from the current time, rounded up.
-  std::uint64_t start = options_.manual ? now() : (uv_hrtime() + 999'999) / 1'000'000;
+  std::uint64_t start = hand_clock_ms_ ? now() : (uv_hrtime() + 999'999) / 1'000'000;
   timer_heap_.push_back(HeapItem{start + delay_ms, id});
   std::push_heap(timer_heap_.begin(), timer_heap_.end(), std::greater<>{});
   arm_timer();
 }
 
 void EventLoop::arm_timer() {
-  if (options_.manual || stopping_) return;
+  if (stopping_) return;
   // Drop cancelled items from the top so we never wake for nothing.
   while (!timer_heap_.empty() && !timers_.contains(timer_heap_.front().id)) {
     std::pop_heap(timer_heap_.begin(), timer_heap_.end(), std::greater<>{});
@@ -389,18 +382,13 @@ void EventLoop::offload(Task work, Task done) {
   });
 }
 
-void EventLoop::run_once() {
-  if (!options_.manual) throw std::logic_error("run_once() is for manual loops");
+void EventLoop::run_ready() {
   // Tasks may post more tasks; drain until quiet (bounded, to expose a task storm).
   for (int round = 0; round < 1000 && wakeup_pending_.load(); ++round) run_posted_tasks();
   run_due_timers();
   uv_run(&loop_, UV_RUN_NOWAIT);
 }
 
-void EventLoop::advance_clock(std::uint64_t ms) {
-  if (!options_.manual) throw std::logic_error("advance_clock() is for manual loops");
-  manual_now_ += ms;
-  run_once();
-}
+void EventLoop::move_clock(std::uint64_t ms) noexcept { *hand_clock_ms_ += ms; }
 
 }  // namespace sluice

@@ -1,5 +1,5 @@
 // EventLoop on its own thread (posting, timers, offloading, failures, stop)
-// and in manual mode (driven by run_once()/advance_clock() from the test).
+// and driven by hand (ManualLoop: run_once()/advance_clock() from the test).
 //
 // Nothing here sleeps to let something happen: every wait is on a future, or
 // polls an atomic against a generous deadline. Timing is only asserted as a
@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "sluice/channel/manual_loop.hpp"
 #include "sluice/core/buffer_pool.hpp"
 #include "sluice/core/event_loop.hpp"
 #include "sluice/core/log.hpp"
@@ -106,7 +107,6 @@ std::thread::id loop_thread_id(EventLoop& loop) {
 EventLoop::Options manual_options(std::uint64_t wheel_tick_ms = 50) {
   EventLoop::Options o;
   o.name = "manual";
-  o.manual = true;
   o.wheel_tick_ms = wheel_tick_ms;
   return o;
 }
@@ -710,30 +710,23 @@ TEST_CASE("EventLoop: the destructor stops a running loop", "[event_loop]") {
   CHECK(thread_exited.load());
 }
 
-// ---- manual mode --------------------------------------------------------------
+// ---- driven by hand (ManualLoop) --------------------------------------------------------------
 
 TEST_CASE("EventLoop manual: the loop belongs to the thread that made it", "[event_loop][manual]") {
   BufferPool* pool_before = BufferPool::local();
   {
-    EventLoop loop(manual_options());
+    sluice::ManualLoop loop(manual_options());
     CHECK(loop.is_in_loop_thread());
     CHECK(EventLoop::current() == &loop);
     CHECK(BufferPool::local() == &loop.buffer_pool());
-    CHECK_THROWS_AS(loop.start(), std::logic_error);
   }
   CHECK(EventLoop::current() == nullptr);
   CHECK(BufferPool::local() == nullptr);
   BufferPool::set_local(pool_before);
 }
 
-TEST_CASE("EventLoop manual: run_once and advance_clock are refused on a threaded loop", "[event_loop][manual]") {
-  EventLoop loop;
-  CHECK_THROWS_AS(loop.run_once(), std::logic_error);
-  CHECK_THROWS_AS(loop.advance_clock(1), std::logic_error);
-}
-
 TEST_CASE("EventLoop manual: run_once runs posted tasks in order", "[event_loop][manual]") {
-  EventLoop loop(manual_options());
+  sluice::ManualLoop loop(manual_options());
   std::vector<int> order;
   loop.post([&] { order.push_back(1); });
   loop.post([&] { order.push_back(2); });
@@ -747,7 +740,7 @@ TEST_CASE("EventLoop manual: run_once runs posted tasks in order", "[event_loop]
 }
 
 TEST_CASE("EventLoop manual: tasks posted by tasks run in the same run_once", "[event_loop][manual]") {
-  EventLoop loop(manual_options());
+  sluice::ManualLoop loop(manual_options());
   int depth = 0;
   loop.post([&] {
     ++depth;
@@ -761,7 +754,7 @@ TEST_CASE("EventLoop manual: tasks posted by tasks run in the same run_once", "[
 }
 
 TEST_CASE("EventLoop manual: posts from another thread run at the next run_once", "[event_loop][manual]") {
-  EventLoop loop(manual_options());
+  sluice::ManualLoop loop(manual_options());
   int ran = 0;
   std::thread([&] {
     for (int i = 0; i < 100; ++i) loop.post([&ran] { ++ran; });
@@ -773,7 +766,7 @@ TEST_CASE("EventLoop manual: posts from another thread run at the next run_once"
 
 TEST_CASE("EventLoop manual: an exception in a task is logged and the next task runs", "[event_loop][manual]") {
   LogCapture logs;
-  EventLoop loop(manual_options());
+  sluice::ManualLoop loop(manual_options());
   bool second_ran = false;
   loop.post([] { throw std::runtime_error("manual-boom"); });
   loop.post([&] { second_ran = true; });
@@ -783,7 +776,7 @@ TEST_CASE("EventLoop manual: an exception in a task is logged and the next task 
 }
 
 TEST_CASE("EventLoop manual: advance_clock fires run_after exactly when due", "[event_loop][manual]") {
-  EventLoop loop(manual_options());
+  sluice::ManualLoop loop(manual_options());
   int fired = 0;
   std::uint64_t fired_at = 0;
   CHECK(loop.now() == 0);
@@ -802,7 +795,7 @@ TEST_CASE("EventLoop manual: advance_clock fires run_after exactly when due", "[
 }
 
 TEST_CASE("EventLoop manual: a zero delay fires at the next run_once", "[event_loop][manual]") {
-  EventLoop loop(manual_options());
+  sluice::ManualLoop loop(manual_options());
   bool fired = false;
   loop.run_after(0, [&] { fired = true; });
   CHECK_FALSE(fired);
@@ -811,7 +804,7 @@ TEST_CASE("EventLoop manual: a zero delay fires at the next run_once", "[event_l
 }
 
 TEST_CASE("EventLoop manual: timers fire in deadline order when the clock jumps", "[event_loop][manual]") {
-  EventLoop loop(manual_options());
+  sluice::ManualLoop loop(manual_options());
   std::vector<int> order;
   loop.run_after(30, [&] { order.push_back(30); });
   loop.run_after(10, [&] { order.push_back(10); });
@@ -822,7 +815,7 @@ TEST_CASE("EventLoop manual: timers fire in deadline order when the clock jumps"
 }
 
 TEST_CASE("EventLoop manual: run_every fires once per period and stops when cancelled", "[event_loop][manual]") {
-  EventLoop loop(manual_options());
+  sluice::ManualLoop loop(manual_options());
   int runs = 0;
   const auto id = loop.run_every(10, [&] { ++runs; });
   loop.advance_clock(9);
@@ -837,7 +830,7 @@ TEST_CASE("EventLoop manual: run_every fires once per period and stops when canc
 }
 
 TEST_CASE("EventLoop manual: a periodic task cancelling itself stops", "[event_loop][manual]") {
-  EventLoop loop(manual_options());
+  sluice::ManualLoop loop(manual_options());
   int runs = 0;
   EventLoop::TimerId id = 0;
   id = loop.run_every(10, [&, tag = std::string(100, 'x')] {
@@ -849,7 +842,7 @@ TEST_CASE("EventLoop manual: a periodic task cancelling itself stops", "[event_l
 }
 
 TEST_CASE("EventLoop manual: cancel before the deadline stops a one-shot timer", "[event_loop][manual]") {
-  EventLoop loop(manual_options());
+  sluice::ManualLoop loop(manual_options());
   bool fired = false;
   const auto id = loop.run_after(50, [&] { fired = true; });
   loop.advance_clock(49);
@@ -860,7 +853,7 @@ TEST_CASE("EventLoop manual: cancel before the deadline stops a one-shot timer",
 
 TEST_CASE("EventLoop manual: schedule_timeout fires through advance_clock", "[event_loop][manual]") {
   const std::uint64_t tick = 10;
-  EventLoop loop(manual_options(tick));
+  sluice::ManualLoop loop(manual_options(tick));
   WheelProbe probe(loop);
   loop.schedule_timeout(probe.entry, 35);
   CHECK(probe.entry.is_scheduled());
@@ -875,7 +868,7 @@ TEST_CASE("EventLoop manual: schedule_timeout fires through advance_clock", "[ev
 
 TEST_CASE("EventLoop manual: a wheel timeout never fires early, whenever it is armed", "[event_loop][manual]") {
   const std::uint64_t tick = 10;
-  EventLoop loop(manual_options(tick));
+  sluice::ManualLoop loop(manual_options(tick));
   WheelProbe keeps_wheel_busy(loop);
   loop.advance_clock(3);
   loop.schedule_timeout(keeps_wheel_busy.entry, 100000);  // the wheel's tick timer starts off a tick boundary
@@ -897,7 +890,7 @@ TEST_CASE("EventLoop manual: a wheel timeout never fires early, whenever it is a
 }
 
 TEST_CASE("EventLoop manual: cancel_timeout stops a wheel timeout", "[event_loop][manual]") {
-  EventLoop loop(manual_options(10));
+  sluice::ManualLoop loop(manual_options(10));
   WheelProbe probe(loop);
   loop.schedule_timeout(probe.entry, 30);
   loop.advance_clock(20);
@@ -918,7 +911,7 @@ TEST_CASE("EventLoop manual: a wheel timeout re-armed from its callback keeps fi
       if (r->fired_at.size() < 5) r->loop->schedule_timeout(r->entry, 20);
     }
   };
-  EventLoop loop(manual_options(10));
+  sluice::ManualLoop loop(manual_options(10));
   Rearming r{&loop, {}};
   loop.schedule_timeout(r.entry, 20);
   for (int i = 0; i < 300; ++i) loop.advance_clock(1);

@@ -12,10 +12,11 @@
 #include <string_view>
 
 #include "sluice/channel/channel.hpp"
+#include "sluice/channel/manual_loop.hpp"
 
 namespace sluice {
 
-/// Owns a manual EventLoop and one channel on it. Everything runs on the
+/// Owns a ManualLoop and one channel on it. Everything runs on the
 /// thread that made it, synchronously. Not thread safe.
 class EmbeddedChannel {
  public:
@@ -27,7 +28,7 @@ class EmbeddedChannel {
 
   Channel& channel() noexcept;
   Pipeline& pipeline() noexcept { return channel().pipeline(); }
-  EventLoop& loop() noexcept { return *loop_; }
+  ManualLoop& loop() noexcept { return *loop_; }
 
   /// Feeds bytes as one socket read (a borrowed Buffer, like the read slab),
   /// then read_complete, then runs posted tasks.
@@ -86,7 +87,7 @@ class EmbeddedChannel {
     throw std::logic_error("EmbeddedChannel: the next message is a " + type_name(*front.type) + ", not a " +
                            type_name(typeid(T)));
   }
-  std::unique_ptr<EventLoop> loop_;
+  std::unique_ptr<ManualLoop> loop_;
   std::shared_ptr<Impl> channel_;
   std::deque<BoxedMessage> inbound_;
   std::deque<BoxedMessage> outbound_messages_;

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -38,8 +39,8 @@ class LoopService {
   virtual void close_all(bool deadline_passed) noexcept { (void)deadline_passed; }
 };
 
-/// An event loop on its own thread (or, in manual mode, driven by hand from the
-/// thread that made it, as EmbeddedChannel does in tests).
+/// An event loop on its own thread (ManualLoop, in the channel layer, is one
+/// driven by hand from the thread that made it, as EmbeddedChannel's).
 /// Methods marked "any thread" are thread safe; the rest are loop-thread only.
 class EventLoop {
  public:
@@ -51,7 +52,6 @@ class EventLoop {
     std::size_t read_slab_bytes = 64 * 1024;
     std::uint64_t wheel_tick_ms = 50;   // precision of connection timeouts
     std::size_t wheel_slots = 512;
-    bool manual = false;                // no thread: the owner calls run_once()/advance_clock()
   };
 
   struct Stats {
@@ -66,7 +66,7 @@ class EventLoop {
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 
-  /// Starts the loop thread. Not for manual loops. Any thread, once.
+  /// Starts the loop thread. Any thread, once.
   void start();
   /// Force-closes every service's work (channels) and handle, runs the loop
   /// dry, joins the thread. `deadline_passed`: a graceful shutdown gave up
@@ -110,8 +110,8 @@ class EventLoop {
   /// The loop running on the calling thread, or nullptr.
   static EventLoop* current() noexcept;
 
-  /// Milliseconds on the loop's clock (libuv's cached time; the manual clock
-  /// in manual mode). Loop thread.
+  /// Milliseconds on the loop's clock (libuv's cached time; a ManualLoop's
+  /// own clock). Loop thread.
   std::uint64_t now() const noexcept;
 
   /// Connection timeouts on the loop's hashed wheel. Loop thread.
@@ -155,10 +155,16 @@ class EventLoop {
 
   Stats stats() const noexcept;  // any thread
 
-  /// Manual mode only, owner thread: run posted tasks and due timers / move
-  /// the clock forward and run what fell due.
-  void run_once();
-  void advance_clock(std::uint64_t ms);
+
+ protected:
+  /// For ManualLoop: no thread; bound to the calling thread; a clock that
+  /// starts at 0 and moves only by move_clock().
+  struct HandDriven {};
+  EventLoop(Options options, HandDriven);
+  void move_clock(std::uint64_t ms) noexcept;
+  /// Runs posted tasks, due timers and libuv's ready callbacks, without
+  /// blocking. Owner thread.
+  void run_ready();
 
  private:
   struct TimerRecord {
@@ -211,7 +217,7 @@ class EventLoop {
   std::atomic<TimerId> next_timer_id_{1};
   std::vector<HeapItem> timer_heap_;
   std::unordered_map<TimerId, TimerRecord> timers_;
-  std::uint64_t manual_now_ = 0;
+  std::optional<std::uint64_t> hand_clock_ms_;  // a ManualLoop's clock
   TimerWheel wheel_;
   TimerId wheel_timer_ = 0;
 
