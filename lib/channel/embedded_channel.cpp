@@ -46,7 +46,7 @@ class EmbeddedChannel::Impl final : public Channel {
   }
   void transport_shutdown_output() override { output_shut_ = true; }
   void transport_close() override { transport_closed(); }
-  bool accepts_any_message() const noexcept override { return true; }
+  const std::type_info* transport_message_type() const noexcept override { return nullptr; }
   void outbound_other(MessageRef message) override {
     if (owner_ != nullptr) owner_->outbound_messages_.push_back(message.type->take(message.object));
   }

@@ -373,7 +373,8 @@ std::vector<std::string> Pipeline::names() const {
 void Pipeline::validate() const {
   // Inbound: the socket produces Buffers; each handler must take what the
   // one before it produces.
-  const std::type_info* current = channel_->accepts_any_message() ? nullptr : &typeid(Buffer);
+  const std::type_info* wire = channel_->transport_message_type();
+  const std::type_info* current = wire;
   std::string from = "the socket";
   for (HandlerContext* c = head_.next_; c != &tail_; c = c->next_) {
     const std::type_info* in = c->handler_->inbound_in();
@@ -398,9 +399,9 @@ void Pipeline::validate() const {
     current = c->handler_->outbound_out();
     from = "'" + std::string(c->name()) + "'";
   }
-  if (current != nullptr && *current != typeid(Buffer) && !channel_->accepts_any_message()) {
-    throw PipelineTypeError("pipeline: " + from + " sends " + describe(current) +
-                            " to the socket, which takes Buffer (add an encoder)");
+  if (current != nullptr && wire != nullptr && *current != *wire) {
+    throw PipelineTypeError("pipeline: " + from + " sends " + describe(current) + " to the socket, which takes " +
+                            describe(wire) + " (add an encoder)");
   }
 }
 

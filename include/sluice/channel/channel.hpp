@@ -17,6 +17,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -166,9 +167,10 @@ class Channel : public std::enable_shared_from_this<Channel> {
   virtual void inbound_unhandled(MessageRef message);
   void unhandled_user_event(const UserEvent& event);
   void unhandled_error(const std::exception& error);
-  /// Whether the ends of the pipeline take any message type, not only
-  /// Buffer (EmbeddedChannel, where tests feed and read typed messages).
-  virtual bool accepts_any_message() const noexcept { return false; }
+  /// What the transport reads and writes: Buffer for a socket; nullptr for
+  /// any type (EmbeddedChannel, where tests feed and read typed messages).
+  /// Pipeline::validate checks both ends against it.
+  virtual const std::type_info* transport_message_type() const noexcept { return &typeid(Buffer); }
 
  protected:
   /// `options` may be shared by many channels (a server's, say): they are
