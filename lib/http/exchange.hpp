@@ -1,6 +1,6 @@
 #pragma once
-// Internal: one connection's queue of exchanges (request + answer state),
-// written out in request order.
+// Internal: an exchange (one request and the state of its answer) and a
+// connection's queue of them, written out in request order.
 
 #include <atomic>
 #include <functional>
@@ -8,10 +8,12 @@
 #include <utility>
 #include <vector>
 
-#include "sluice/channel/channel.hpp"
+#include "sluice/core/buffer.hpp"
+#include "sluice/core/event_loop.hpp"
+#include "sluice/core/timer_wheel.hpp"
 #include "sluice/core/fifo.hpp"
 #include "recycler.hpp"
-#include "sluice/http/http_server_handler.hpp"
+#include "sluice/http/http_handler.hpp"
 
 namespace sluice::detail {
 
@@ -38,6 +40,8 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
   Fifo<Buffer> chunks;  // streamed body parts not written yet
   bool head_written = false;
   bool ended = false;
+  bool keep_alive = true;  // false: the connection closes after this answer
+  bool chunked = false;    // a streamed answer framed in chunks (HTTP/1.1)
   std::size_t body_bytes = 0;
   std::function<void()> on_writable;
   std::function<void(const ResponseWriter&)> on_deadline;
@@ -115,52 +119,11 @@ class ExchangeQueue {
   void clear() noexcept {
     while (!empty()) pop_front();
   }
+  /// The last exchange (the newest request). Not empty.
+  Exchange& back() noexcept { return *last_; }
 
  private:
   Exchange* last_ = nullptr;
-};
-
-/// What HttpServerHandler::create makes: the handler and the connection's
-/// state in one object. Exchanges point back at it weakly: writers on other
-/// threads may outlive it.
-class HttpConnection final : public HttpServerHandler, public std::enable_shared_from_this<HttpConnection> {
- public:
-  explicit HttpConnection(std::shared_ptr<const HttpApp> app) : app_(std::move(app)) {}
-  ~HttpConnection() override;
-
-  void read(HandlerContext& ctx, HttpRequestPtr& request) override;
-  void read_complete(HandlerContext& ctx) override;
-  void writability_changed(HandlerContext& ctx, bool writable) override;
-  void channel_inactive(HandlerContext& ctx) override;
-
-  // From the writers, on the loop.
-  void complete(Exchange& exchange, HttpResponse response);
-  void begin_stream(Exchange& exchange, HttpResponse head);
-  void stream_write(Exchange& exchange, Buffer chunk);
-  void stream_end(Exchange& exchange);
-  void watch_writable(Exchange& exchange, std::function<void()> fn);
-  bool writable(const Exchange& exchange) const noexcept;
-
- private:
-  void dispatch(const std::shared_ptr<Exchange>& exchange);
-  void pump();
-  void write_part(HttpOutbound& part);
-  void finish(Exchange& exchange);
-  void flush_unless_reading();
-  static void notify_writable(Exchange& exchange);
-  void detach();
-  static void close_exchanges(ExchangeQueue& queue);
-
-  std::shared_ptr<const HttpApp> app_;
-  HandlerContext* ctx_ = nullptr;
-  // Set before the first exchange is handed to the application and never
-  // changed after (the channel outlives its requests), so writers on other
-  // threads may read it.
-  std::weak_ptr<Channel> channel_;
-  ExchangeQueue queue_;
-  bool in_read_ = false;        // between a read and its read_complete
-  bool wrote_in_read_ = false;  // something waits for read_complete's flush
-  bool pumping_ = false;
 };
 
 }  // namespace sluice::detail
