@@ -171,7 +171,7 @@ class HttpConnection final : public HttpServerCodec {
   bool decoding_ = false;
   bool pumping_ = false;
   bool wrote_ = false;  // written and not flushed yet: flushed as the outermost entry point returns
-  int depth_ = 0;       // entry points on the stack
+  std::uint16_t depth_ = 0;  // entry points on the stack
 };
 
 // Marks an entry point on the stack (a pipeline event, a timer, a writer's
