@@ -23,20 +23,20 @@ void HttpBodyStream::on_data(DataFn data, EndFn end) {
   data_ = std::move(data);
   end_ = std::move(end);
   deliver();
-  if (flow && !wants_stop()) flow(false);
+  if (flow_ && !wants_stop()) flow_(false);
 }
 
 void HttpBodyStream::pause() {
   if (paused_) return;
   paused_ = true;
-  if (flow) flow(true);
+  if (flow_) flow_(true);
 }
 
 void HttpBodyStream::resume() {
   if (!paused_) return;
   paused_ = false;
   deliver();
-  if (flow && !wants_stop()) flow(false);
+  if (flow_ && !wants_stop()) flow_(false);
 }
 
 bool HttpBodyStream::wants_stop() const noexcept { return paused_ || (!data_ && early_bytes_ >= kMaxEarlyBytes); }

@@ -1,250 +1,408 @@
 #include "http_connection.hpp"
 
+#include "body_stream_feed.hpp"
+#include "recycler.hpp"
 #include "sluice/core/log.hpp"
+
+namespace sluice {
+
+std::shared_ptr<HttpServerCodec> HttpServerCodec::create(HttpCodecOptions options) {
+  return create(std::make_shared<const HttpCodecOptions>(std::move(options)));
+}
+
+std::shared_ptr<HttpServerCodec> HttpServerCodec::create(std::shared_ptr<const HttpCodecOptions> options) {
+  return std::make_shared<detail::HttpConnection>(std::move(options));
+}
+
+}  // namespace sluice
 
 namespace sluice::detail {
 
-void HttpConnection::read(HandlerContext& ctx, HttpRequestPtr& request) {
+// ---- the pooled per-request state ----
+
+namespace {
+using StatePool = FreeList<std::unique_ptr<RequestState>, RequestState::kPoolBound>;
+}
+
+std::unique_ptr<RequestState> RequestState::take(HttpConnection& owner, const HttpCodecOptions& options,
+                                                 std::weak_ptr<HttpConnection> self) {
+  std::unique_ptr<RequestState> s = StatePool::take();
+  if (!s) s = std::make_unique<RequestState>();
+  s->decoder.start(options);
+  s->fresh.owner = &owner;
+  s->fresh.self = std::move(self);
+  return s;
+}
+
+void RequestState::give(std::unique_ptr<RequestState>& s) noexcept {
+  s->send_timer.cancel();
+  s->decoder.reset();  // ends a streamed body (499); frees scratch not worth keeping
+  s->queue.clear();
+  s->fresh = {};
+  StatePool::put(s);
+}
+
+void RequestState::send_timed_out(void* self) { static_cast<RequestState*>(self)->fresh.owner->send_timed_out(); }
+
+HttpConnection::~HttpConnection() {
+  if (state_ != nullptr) close_exchanges();
+  drop_state();
+}
+
+RequestState& HttpConnection::take_state() {
+  // Exchanges reach the connection through the channel: an aliasing weak
+  // reference (the channel's count, this object's address).
+  std::shared_ptr<HttpConnection> self(ctx_->channel().shared_from_this(), this);
+  state_ = RequestState::take(*this, *options_, self).release();
+  return *state_;
+}
+
+void HttpConnection::drop_state() noexcept {
+  if (state_ == nullptr) return;
+  std::unique_ptr<RequestState> s(std::exchange(state_, nullptr));
+  RequestState::give(s);
+}
+
+// ---- pipeline events ----
+
+void HttpConnection::channel_active(HandlerContext& ctx) {
   ctx_ = &ctx;
-  in_read_ = true;
-  std::shared_ptr<Exchange> exchange = Recycler<Exchange>::take();
-  exchange->request = std::move(request);
-  exchange->loop = &ctx.loop();
-  exchange->connection = weak_from_this();
-  if (channel_.expired()) channel_ = ctx.channel().weak_from_this();
-  queue_.push_back(exchange);
-  dispatch(exchange);
-  // Answered at once (the usual case): the last owner is here.
-  if (exchange->stage == Exchange::Stage::done) Recycler<Exchange>::give(exchange);
+  // A connection must start its first request within the header timeout.
+  arm(Timer::header, options_->header_timeout_ms);
+  ctx.fire_channel_active();
 }
 
-void Exchange::reset() noexcept {
-  Recycler<HttpRequest>::give(request);
-  loop = nullptr;
-  connection.reset();
-  answered.store(false, std::memory_order_relaxed);
-  closed.store(false, std::memory_order_relaxed);
-  queued_bytes.store(0, std::memory_order_relaxed);
-  before_send.clear();
-  after_send.clear();
-  stage = Stage::waiting;
-  // Field by field: the headers keep their arena for the next response.
-  response.status = 200;
-  response.headers.clear();
-  response.body.release();
-  chunks.clear();
-  head_written = false;
-  ended = false;
-  body_bytes = 0;
-  on_writable = nullptr;
-  on_deadline = nullptr;
-  dispatching = false;
-  deadline_ms = 0;
-}
-
-void HttpConnection::dispatch(const std::shared_ptr<Exchange>& exchange) {
-  HttpRequest& request = *exchange->request;
-  if (request.error_status != 0) {
-    ResponseWriter(exchange).send(HttpResponse::error(request.error_status, request.error_message));
-    return;
+void HttpConnection::channel_inactive(HandlerContext& ctx) {
+  // Whatever was under way is over: the state goes back (its timers
+  // cancelled, its input dropped) as the outermost entry point returns.
+  Entered entered(*this);
+  conn_state_ = ConnState::closed;
+  disarm();
+  timer_.cancel();
+  if (state_ != nullptr) {
+    // A body being streamed learns that the client went away.
+    if (state_->decoder.body_stream()) state_->decoder.end_body_stream(499);
+    close_exchanges();
   }
-  exchange->dispatching = true;
-  try {
-    Next(&app_->middleware, 0, app_->handler.get())(request, ResponseWriter(exchange));
-  } catch (...) {
-    answer_current_exception(request, ResponseWriter(exchange));
-  }
-  exchange->dispatching = false;
-  // A deadline asked for during dispatch (on_deadline set, not yet on the
-  // wheel) is armed now, unless the answer already came.
-  if (exchange->on_deadline && !exchange->deadline.is_scheduled() &&
-      !exchange->answered.load(std::memory_order_acquire) && !exchange->closed) {
-    exchange->loop->schedule_timeout(exchange->deadline, exchange->deadline_ms);
-  }
+  ctx.fire_channel_inactive();
 }
 
-void answer_current_exception(const HttpRequest& request, const ResponseWriter& response) noexcept {
-  try {
-    throw;
-  } catch (const HttpError& e) {
-    response.send(HttpResponse::error(e.status(), e.what()));
-  } catch (const std::exception& e) {
-    // The text may hold internals: it goes to the log, not to the client.
-    log().error("{} {}: handler threw: {}", request.method, request.target, e.what());
-    response.send(HttpResponse::error(500));
-  } catch (...) {
-    log().error("{} {}: handler threw a non-standard exception", request.method, request.target);
-    response.send(HttpResponse::error(500));
-  }
+void HttpConnection::read(HandlerContext& ctx, Buffer& bytes) {
+  Entered entered(*this);
+  ctx_ = &ctx;
+  RequestState& s = state();
+  if (conn_state_ == ConnState::body_stopped || conn_state_ == ConnState::awaiting_answers) {
+    s.fresh.held.append(bytes.view());
+  } else if (reading()) {
+    if (timer_kind_ == Timer::keep_alive || timer_kind_ == Timer::idle) disarm();
+    decode(bytes.peek(), bytes.readable_bytes());
+  }  // closing or closed: a lingering close drops what arrives
+  bytes.retrieve_all();
 }
 
-void HttpConnection::complete(Exchange& exchange, HttpResponse response) {
-  if (exchange.stage != Exchange::Stage::waiting || exchange.closed) return;
-  for (auto& hook : exchange.before_send) hook(response);
-  exchange.response = std::move(response);
-  exchange.body_bytes = exchange.response.body.readable_bytes();
-  exchange.stage = Exchange::Stage::ready;
-  pump();
-}
-
-void HttpConnection::begin_stream(Exchange& exchange, HttpResponse head) {
-  if (exchange.stage != Exchange::Stage::waiting || exchange.closed) return;
-  for (auto& hook : exchange.before_send) hook(head);
-  exchange.response = std::move(head);
-  exchange.stage = Exchange::Stage::streaming;
-  pump();
-}
-
-void HttpConnection::stream_write(Exchange& exchange, Buffer chunk) {
-  if (exchange.stage != Exchange::Stage::streaming || exchange.ended || exchange.closed || chunk.empty()) return;
-  exchange.body_bytes += chunk.readable_bytes();
-  if (exchange.head_written) {
-    HttpOutbound part{HttpOutbound::Kind::stream_chunk, nullptr, std::move(chunk)};
-    write_part(part);
-    flush_unless_reading();
-  } else {
-    // Still behind earlier answers: hold it, and count it against writable().
-    exchange.queued_bytes.fetch_add(chunk.readable_bytes(), std::memory_order_relaxed);
-    exchange.chunks.push_back(std::move(chunk));
-  }
-}
-
-void HttpConnection::stream_end(Exchange& exchange) {
-  if (exchange.stage != Exchange::Stage::streaming || exchange.ended) return;
-  exchange.ended = true;
-  pump();
-}
-
-bool HttpConnection::writable(const Exchange& exchange) const noexcept {
-  auto channel = channel_.lock();
-  if (!channel || exchange.closed) return false;
-  return channel->is_writable() &&
-         exchange.queued_bytes.load(std::memory_order_relaxed) < channel->options().write_high_watermark;
-}
-
-void HttpConnection::watch_writable(Exchange& exchange, std::function<void()> fn) {
-  exchange.on_writable = std::move(fn);
-  if (writable(exchange) || exchange.closed) notify_writable(exchange);
-}
-
-void HttpConnection::notify_writable(Exchange& exchange) {
-  if (!exchange.on_writable) return;
-  // Run on a later turn: the producer may write at once, and we may be deep
-  // inside a write or a flush here.
-  auto fn = std::move(exchange.on_writable);
-  exchange.on_writable = nullptr;
-  exchange.loop->post(std::move(fn));
-}
-
-void HttpConnection::pump() {
-  if (pumping_ || ctx_ == nullptr) return;
-  pumping_ = true;
-  while (!queue_.empty() && ctx_ != nullptr && ctx_->channel().is_active()) {
-    // Held here too: a write may close the channel and empty the queue.
-    std::shared_ptr<Exchange> front = queue_.front();
-    Exchange& ex = *front;
-    if (ex.stage == Exchange::Stage::ready) {
-      HttpOutbound part{HttpOutbound::Kind::response, &ex.response, Buffer()};
-      queue_.pop_front();
-      write_part(part);
-      finish(ex);
-      Recycler<Exchange>::give(front);
-      continue;
+void HttpConnection::user_event(HandlerContext& ctx, const UserEvent& event) {
+  Entered entered(*this);
+  ctx_ = &ctx;
+  if (const auto* shutdown = dynamic_cast<const GracefulShutdownEvent*>(&event)) {
+    // Idle (or half a request): close now. Busy: the last answer says
+    // Connection: close, and nothing more is read.
+    shutdown->finish_first();
+    begin_closing();
+  } else if (dynamic_cast<const InputShutdownEvent*>(&event) != nullptr) {
+    RequestState& s = state();
+    if (s.decoder.in_message() && s.fresh.in_flight == 0) {
+      fail(400, "Bad Request: the request ended early");
+    } else {
+      begin_closing();
     }
-    if (ex.stage != Exchange::Stage::streaming) break;
-    if (!ex.head_written) {
-      ex.head_written = true;
-      HttpOutbound head{HttpOutbound::Kind::stream_head, &ex.response, Buffer()};
-      write_part(head);
-      while (!ex.chunks.empty()) {
-        HttpOutbound part{HttpOutbound::Kind::stream_chunk, nullptr, std::move(ex.chunks.front())};
-        ex.chunks.pop_front();
-        write_part(part);
-      }
-      ex.queued_bytes.store(0, std::memory_order_relaxed);
-      if (writable(ex)) notify_writable(ex);
-    }
-    if (!ex.ended) break;  // later answers wait for this body
-    HttpOutbound end{HttpOutbound::Kind::stream_end, nullptr, Buffer()};
-    queue_.pop_front();
-    write_part(end);
-    finish(ex);
-    Recycler<Exchange>::give(front);
   }
-  pumping_ = false;
-  flush_unless_reading();
-}
-
-void HttpConnection::write_part(HttpOutbound& part) {
-  ctx_->write(part);
-  wrote_in_read_ = true;
-}
-
-void HttpConnection::finish(Exchange& exchange) {
-  exchange.stage = Exchange::Stage::done;
-  exchange.loop->cancel_timeout(exchange.deadline);
-  exchange.on_deadline = nullptr;
-  for (auto& hook : exchange.after_send) hook(exchange.response.status, exchange.body_bytes);
-  exchange.after_send.clear();
-  exchange.before_send.clear();
-}
-
-void HttpConnection::flush_unless_reading() {
-  // Answers finished while a read is being handled leave together at
-  // read_complete: one writev for a whole pipelined batch.
-  if (in_read_ || !wrote_in_read_ || ctx_ == nullptr) return;
-  wrote_in_read_ = false;
-  ctx_->flush();
-}
-
-void HttpConnection::read_complete(HandlerContext& ctx) {
-  in_read_ = false;
-  flush_unless_reading();
-  ctx.fire_read_complete();
+  ctx.fire_user_event(event);
 }
 
 void HttpConnection::writability_changed(HandlerContext& ctx, bool writable) {
-  if (writable && !queue_.empty()) {
-    Exchange& front = *queue_.front();
-    if (front.stage == Exchange::Stage::streaming && front.head_written) notify_writable(front);
+  Entered entered(*this);
+  ctx_ = &ctx;
+  if (writable) {
+    if (state_ != nullptr) {
+      ctx.loop().cancel_timeout(state_->send_timer);
+      resume_when_writable();
+      // A streamed answer being written may go on.
+      if (!state_->queue.empty()) {
+        Exchange& front = *state_->queue.front();
+        if (front.stage == Exchange::Stage::streaming && front.head_written) notify_writable(front);
+      }
+    }
+  } else if (options_->send_timeout_ms != 0) {
+    // Held answers and held requests run no other timer: this one bounds
+    // how long a client that never reads keeps its connection.
+    ctx.loop().schedule_timeout(state().send_timer, options_->send_timeout_ms);
   }
   ctx.fire_writability_changed(writable);
 }
 
-void HttpConnection::channel_inactive(HandlerContext& ctx) {
-  detach();
-  ctx.fire_channel_inactive();
+// ---- decoding: idle / reading_head / reading_body ----
+
+void HttpConnection::decode(const char* data, std::size_t len) {
+  RequestDecoder& decoder = state_->decoder;
+  decoding_ = true;
+  while (len > 0 && reading()) {
+    if (!on_event(decoder.decode(data, len), data, len)) break;
+  }
+  decoding_ = false;
+  if (!reading()) return;
+  if (decoder.in_head()) {
+    conn_state_ = ConnState::reading_head;
+    if (timer_kind_ != Timer::header) arm(Timer::header, options_->header_timeout_ms);
+  } else if (!decoder.in_message()) {
+    conn_state_ = ConnState::idle;
+  }
 }
 
-HttpConnection::~HttpConnection() {
-  if (queue_.empty()) return;
-  EventLoop* loop = queue_.front()->loop;
-  if (loop->is_in_loop_thread()) {
-    close_exchanges(queue_);
+// Acts on what the decoder found; false: decode no further now.
+bool HttpConnection::on_event(RequestDecoder::Event event, const char*& data, std::size_t& len) {
+  using Event = RequestDecoder::Event;
+  switch (event) {
+    case Event::need_more: return true;
+    case Event::head: on_head(data, len); break;
+    case Event::body_stopped: stop_reading(ConnState::body_stopped, data, len); break;
+    case Event::body_end:
+      disarm();
+      conn_state_ = ConnState::idle;
+      after_request(data, len);
+      break;
+    case Event::request:
+      disarm();
+      conn_state_ = ConnState::idle;
+      hand_on(state_->decoder.take_request());
+      after_request(data, len);
+      break;
+    case Event::error: fail(state_->decoder.error_status(), state_->decoder.error_message()); return false;
+  }
+  return ctx_->channel().is_active();
+}
+
+// A head whose body follows: "100 Continue" if asked for, the body timer,
+// and a streamed body's request goes to its handler now.
+void HttpConnection::on_head(const char*& data, std::size_t& len) {
+  RequestDecoder& decoder = state_->decoder;
+  conn_state_ = ConnState::reading_body;
+  disarm();
+  if (decoder.expects_continue()) send_continue_when_due();
+  arm(Timer::body, options_->body_timeout_ms);
+  if (const auto& stream = decoder.body_stream()) {
+    // Cleared when the stream ends, which is before this state lets go of it.
+    BodyStreamFeed::set_flow(*stream, [this](bool stop) { on_body_flow(stop); });
+    hand_on(decoder.take_request());
+    if (conn_state_ == ConnState::reading_body && decoder.body_stream() &&
+        BodyStreamFeed::wants_stop(*decoder.body_stream())) {
+      stop_reading(ConnState::body_stopped, data, len);
+    }
+  }
+}
+
+// After a request was handed on: a closing one ends reading; too many in
+// flight (or answers the peer is not reading) stop it for now.
+void HttpConnection::after_request(const char*& data, std::size_t& len) {
+  RequestState& s = *state_;
+  if (!reading()) return;
+  if (!s.fresh.last_keep_alive) {
+    conn_state_ = ConnState::closing;  // nothing after a closing request is read
+    len = 0;
     return;
   }
-  // The last owner was a writer on another thread (ChunkedWriter::writable
-  // holds the connection while it looks), after the pipeline let this
-  // handler go while answers were still due: the exchanges are closed on
-  // their loop, where their timers and callbacks live.
-  loop->post([queue = std::move(queue_)]() mutable { close_exchanges(queue); });
+  if (s.fresh.in_flight >= options_->max_pipelined_requests || !ctx_->channel().is_writable()) {
+    stop_reading(ConnState::awaiting_answers, data, len);
+  }
 }
 
-void HttpConnection::detach() {
-  close_exchanges(queue_);
-  ctx_ = nullptr;
+// The streamed body's consumer asks to stop (true) or to go on (false).
+void HttpConnection::on_body_flow(bool stop) {
+  Entered entered(*this);
+  if (stop) {
+    if (timer_kind_ == Timer::body) disarm();  // the client is not the slow one
+    return;
+  }
+  if (timer_kind_ == Timer::none && state_->decoder.in_message()) arm(Timer::body, options_->body_timeout_ms);
+  if (conn_state_ == ConnState::body_stopped && !decoding_) resume_reading(ConnState::reading_body);
 }
 
-void HttpConnection::close_exchanges(ExchangeQueue& queue) {
-  queue.for_each([](Exchange& ex) {
-    ex.closed = true;
-    // Unlinked here, on the loop: the last writer may drop the exchange on
-    // another thread.
-    ex.loop->cancel_timeout(ex.deadline);
-    ex.on_deadline = nullptr;
-    notify_writable(ex);  // a producer learns the connection is gone
+void HttpConnection::hand_on(HttpRequestPtr request) {
+  RequestState& s = *state_;
+  request->sequence = requests_++;
+  request->remote_address = ctx_->channel().remote_address();
+  std::uint64_t max_requests = options_->max_requests_per_connection;
+  if (conn_state_ == ConnState::closing || (max_requests != 0 && requests_ >= max_requests)) {
+    request->keep_alive = false;
+  }
+  std::shared_ptr<Exchange> exchange = Recycler<Exchange>::take();
+  exchange->keep_alive = request->keep_alive && request->error_status == 0;
+  s.fresh.last_keep_alive = exchange->keep_alive;
+  exchange->request = std::move(request);
+  exchange->loop = &ctx_->loop();
+  exchange->connection = s.fresh.self;
+  s.queue.push_back(exchange);
+  ++s.fresh.in_flight;
+  ctx_->fire_read(exchange);
+  // Answered at once (the usual case): the last owner is here.
+  if (exchange->stage == Exchange::Stage::done) Recycler<Exchange>::give(exchange);
+}
+
+// ---- body_stopped / awaiting_answers ----
+
+// Stops decoding: the rest of this input waits in `held`, and the socket
+// is not read, until resume_reading().
+void HttpConnection::stop_reading(ConnState why, const char*& data, std::size_t& len) {
+  conn_state_ = why;
+  state_->fresh.held.append(data, len);
+  data += len;
+  len = 0;
+  ctx_->channel().set_auto_read(false);
+}
+
+bool HttpConnection::may_resume() const {
+  return conn_state_ == ConnState::awaiting_answers && !decoding_ &&
+         state_->fresh.in_flight < options_->max_pipelined_requests && ctx_->channel().is_active() &&
+         ctx_->channel().is_writable();
+}
+
+void HttpConnection::resume_reading(ConnState into) {
+  conn_state_ = into;
+  Buffer pending = std::move(state_->fresh.held);
+  if (!pending.empty()) decode(pending.peek(), pending.readable_bytes());
+  if (reading()) ctx_->channel().set_auto_read(true);
+}
+
+// The channel is writable again: take the held requests, on a later turn
+// (we are inside the transport's flush here).
+void HttpConnection::resume_when_writable() {
+  if (conn_state_ != ConnState::awaiting_answers) return;
+  ctx_->loop().post([weak = state_->fresh.self] {
+    auto self = weak.lock();
+    if (!self || self->state_ == nullptr) return;
+    Entered entered(*self);
+    if (self->may_resume()) self->resume_reading(ConnState::idle);
   });
-  queue.clear();
+}
+
+// ---- closing ----
+
+// A refused request: answered in order, then a lingering close.
+void HttpConnection::fail(int status, std::string message) {
+  if (conn_state_ >= ConnState::closing) return;
+  conn_state_ = ConnState::closing;
+  disarm();
+  RequestState& s = state();
+  s.fresh.held.release();
+  if (s.decoder.body_stream()) {
+    // Its handler already runs: it learns of the failure from the stream
+    // and answers; the connection closes after that answer.
+    s.decoder.end_body_stream(status);
+    if (s.queue.empty()) {
+      close_lingering();  // it has been answered already
+    } else {
+      s.queue.back().keep_alive = false;
+    }
+    return;
+  }
+  hand_on(s.decoder.take_refused(status, std::move(message)));
+}
+
+// No more requests are taken (the peer's EOF, or a graceful shutdown):
+// answer what is in flight, then close.
+void HttpConnection::begin_closing() {
+  if (conn_state_ == ConnState::closed) return;
+  RequestState& s = state();
+  if (s.fresh.in_flight == 0) {
+    close_lingering();  // after the peer's EOF, a plain close
+    return;
+  }
+  conn_state_ = ConnState::closing;
+  s.queue.back().keep_alive = false;
+  s.fresh.held.release();
+}
+
+void HttpConnection::close_lingering() {
+  if (conn_state_ != ConnState::closed) conn_state_ = ConnState::closing;
+  wrote_ = false;
+  ctx_->flush();
+  ctx_->channel().close_lingering();
+}
+
+// ---- timers ----
+
+inline void HttpConnection::arm(Timer kind, std::uint64_t ms) {
+  timer_kind_ = kind;
+  if (ms == 0) {
+    ctx_->loop().cancel_timeout(timer_);
+    return;
+  }
+  ctx_->loop().schedule_timeout(timer_, ms);
+}
+
+// Keep-alive: the state is kept for a moment, so a busy connection never
+// pays for giving it back and taking it again, then goes back to the pool;
+// the connection closes when the whole timeout has passed.
+void HttpConnection::arm_keep_alive_if_idle() {
+  RequestState& s = *state_;
+  if (conn_state_ != ConnState::idle || s.fresh.in_flight != 0 || !s.fresh.held.empty()) return;
+  idle_since_ = ctx_->loop().now();
+  std::uint64_t total = options_->keep_alive_timeout_ms;
+  if (total != 0 && total <= kKeepStateMs) {
+    arm(Timer::idle, total);
+  } else {
+    arm(Timer::keep_alive, kKeepStateMs);
+  }
+}
+
+// The entry stays in the wheel when disarmed: re-arming a filed entry for
+// later costs no relinking (TimerWheel::schedule). If it fires while
+// disarmed, on_timer finds no kind.
+void HttpConnection::on_timer(void* self) {
+  auto& c = *static_cast<HttpConnection*>(self);
+  Entered entered(c);
+  Timer kind = std::exchange(c.timer_kind_, Timer::none);
+  if (c.ctx_ == nullptr || !c.ctx_->channel().is_active()) return;
+  if (kind == Timer::keep_alive) {
+    c.keep_alive_passed();
+  } else if (kind == Timer::idle) {
+    c.ctx_->close();  // an idle keep-alive connection just goes, as in nginx
+  } else if (kind == Timer::header || kind == Timer::body) {
+    c.timed_out(kind);
+  }
+}
+
+// Idle for a moment: the state goes back (unless an answer is still
+// leaving), the rest of the keep-alive timeout runs on.
+void HttpConnection::keep_alive_passed() {
+  if (state_ != nullptr && conn_state_ == ConnState::idle && state_->fresh.in_flight == 0 &&
+      state_->fresh.held.empty() && !state_->send_timer.is_scheduled() && !state_->decoder.in_message()) {
+    drop_state();
+  }
+  std::uint64_t total = options_->keep_alive_timeout_ms;
+  if (total == 0) return;  // no keep-alive timeout
+  std::uint64_t idle_for = ctx_->loop().now() - idle_since_;
+  if (idle_for < total) {
+    arm(Timer::idle, total - idle_for);
+  } else {
+    ctx_->close();  // the timer fired late: the whole timeout has passed
+  }
+}
+
+// The header or body timer ran out.
+void HttpConnection::timed_out(Timer kind) {
+  RequestState& s = state();
+  if (kind == Timer::header && requests_ == 0 && !s.decoder.in_message() && s.fresh.held.empty()) {
+    ctx_->close();  // a connection that never sent a byte: nothing to answer
+    return;
+  }
+  fail(408, "Request Timeout");
+}
+
+void HttpConnection::send_timed_out() {
+  Entered entered(*this);
+  log().debug("channel {}: the client read nothing for {} ms: closing", ctx_->channel().id(),
+              options_->send_timeout_ms);
+  ctx_->channel().close_now();
 }
 
 }  // namespace sluice::detail

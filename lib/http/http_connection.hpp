@@ -1,166 +1,200 @@
 #pragma once
-// Internal: one connection's queue of exchanges (request + answer state),
-// written out in request order.
+// Internal: the one owner of an HTTP/1.x connection's state.
 
-#include <atomic>
-#include <functional>
+#include <cstddef>
+#include <cstdint>
 #include <memory>
-#include <utility>
-#include <vector>
 
+#include "exchange.hpp"
+#include "request_decoder.hpp"
 #include "sluice/channel/channel.hpp"
-#include "sluice/core/fifo.hpp"
-#include "recycler.hpp"
-#include "sluice/http/http_server_handler.hpp"
+#include "sluice/channel/pipeline.hpp"
+#include "sluice/core/timer_wheel.hpp"
+#include "sluice/http/http_server_codec.hpp"
 
 namespace sluice::detail {
 
 class HttpConnection;
 
-/// One request and everything about its answer. Shared by the connection
-/// and every ResponseWriter/ChunkedWriter handed out for it.
-struct Exchange : std::enable_shared_from_this<Exchange> {
-  enum class Stage { waiting, ready, streaming, done };
+/// A connection's per-request state: taken from a bounded per-thread pool
+/// when bytes arrive, given back when the connection is idle. The part that
+/// keeps capacity (the decoder's scratch, the queue's links, the send
+/// timer's entry) stays; the rest is reset whole (`fresh = {}`).
+struct RequestState {
+  RequestDecoder decoder;
+  ExchangeQueue queue;  // the requests in flight, in request order; empty when pooled
+  TimerWheel::Entry send_timer{&RequestState::send_timed_out, this};
+  struct Fresh {
+    HttpConnection* owner = nullptr;
+    /// What exchanges hold to reach the connection from any thread: a weak
+    /// reference to the channel, aliased to the connection.
+    std::weak_ptr<HttpConnection> self;
+    std::size_t in_flight = 0;   // exchanges in `queue`
+    Buffer held;                 // input not decoded yet while reading is stopped
+    bool continue_owed = false;  // "100 Continue" waits for earlier answers to leave
+    bool last_keep_alive = true; // the request handed on last keeps the connection
+  } fresh;
 
-  HttpRequestPtr request;
-  std::shared_ptr<Exchange> next_in_queue;  // ExchangeQueue's ring; loop thread
-  EventLoop* loop = nullptr;
-  std::weak_ptr<HttpConnection> connection;
-  std::atomic<bool> answered{false};
-  std::atomic<bool> closed{false};             // the connection is gone
-  std::atomic<std::size_t> queued_bytes{0};    // streamed bytes waiting behind earlier answers
+  static void send_timed_out(void* self);
 
-  // Loop thread only.
-  std::vector<std::function<void(HttpResponse&)>> before_send;
-  std::vector<std::function<void(int, std::size_t)>> after_send;
-  Stage stage = Stage::waiting;
-  HttpResponse response;
-  Fifo<Buffer> chunks;  // streamed body parts not written yet
-  bool head_written = false;
-  bool ended = false;
-  std::size_t body_bytes = 0;
-  std::function<void()> on_writable;
-  std::function<void(const ResponseWriter&)> on_deadline;
-  TimerWheel::Entry deadline{&Exchange::deadline_passed, this};
-  // While the application is first called (dispatch), a deadline is only
-  // noted: most requests are answered before dispatch returns, and then
-  // never touch the wheel.
-  bool dispatching = false;
-  std::uint64_t deadline_ms = 0;
-
-  static void deadline_passed(void* self) {
-    auto* ex = static_cast<Exchange*>(self);
-    auto fn = std::move(ex->on_deadline);
-    ex->on_deadline = nullptr;
-    if (fn && ex->stage != Stage::done && !ex->closed.load(std::memory_order_relaxed)) {
-      fn(ResponseWriter(ex->shared_from_this()));
-    }
-  }
-
-  /// For reuse (Recycler): as new, with the request given back to its pool.
-  /// Only when finished (its deadline unlinked) and no writer remains.
-  void reset() noexcept;
+  /// At most this many spare states per thread; one given back beyond it
+  /// is freed, so a burst leaves no lasting footprint.
+  static constexpr std::size_t kPoolBound = 64;
+  static std::unique_ptr<RequestState> take(HttpConnection& owner, const HttpCodecOptions& options,
+                                            std::weak_ptr<HttpConnection> self);
+  static void give(std::unique_ptr<RequestState>& state) noexcept;
 };
 
-/// Inside a catch block: answers the exception in flight (an HttpError with
-/// its status and text, anything else with a bare 500 and a log line).
-void answer_current_exception(const HttpRequest& request, const ResponseWriter& response) noexcept;
-
-/// A connection's exchanges in request order: a ring linked through
-/// Exchange::next_in_queue, in which each exchange owns the next and the
-/// last owns the first (a lone one owns itself). The queue itself is one
-/// pointer to the last, and holds no storage: a vector would keep its
-/// capacity on every idle connection, and freeing it would cost an
-/// allocation per request. Loop thread only.
+/// What HttpServerCodec::create makes. See HttpServerCodec for what it does;
+/// here is how.
 ///
-///   last_ --> [C] --owns--> [A] --owns--> [B] --owns--> [C]
-///              back          front
-class ExchangeQueue {
+/// The connection is always in one ConnState:
+///
+///   idle              between requests: nothing of the next one read yet.
+///                     Timer: header (before the first request), keep-alive
+///                     (once every answer left), none while answers are owed.
+///   reading_head      part of a head has arrived.            Timer: header.
+///   reading_body      a body is arriving (aggregated or streamed). Timer: body.
+///   body_stopped      a streamed body's consumer is behind: not reading,
+///                     input held.
+///   awaiting_answers  max_pipelined_requests in flight, or the peer is not
+///                     reading our answers: not reading, input held.
+///   closing           no more requests are read (a refused or closing
+///                     request, the peer's EOF, a graceful shutdown): the
+///                     answers owed leave, then a lingering close.
+///   closed            the channel is inactive.
+///
+/// Transitions (each a named function below):
+///
+///   idle --bytes--> reading_head --head with a body--> reading_body
+///   idle/reading_head --whole request--> idle (hand_on)
+///   reading_body --body complete--> idle (hand_on / body_end)
+///   idle --too many in flight / unwritable--> awaiting_answers (stop_reading)
+///   awaiting_answers --answers drained, writable--> idle (resume_reading)
+///   reading_body --consumer behind--> body_stopped --consumer resumed--> reading_body
+///   any reading state --refused / closing request / EOF / shutdown--> closing (begin_closing, fail)
+///   any --channel inactive--> closed
+///
+/// Entry points (pipeline events, timers, writers' calls) are counted
+/// (Entered): what they write is flushed once as the outermost one returns,
+/// so the answers of one read leave in one writev, and the per-request state
+/// goes back only then.
+class HttpConnection final : public HttpServerCodec {
  public:
-  ExchangeQueue() = default;
-  ExchangeQueue(ExchangeQueue&& other) noexcept : last_(std::exchange(other.last_, nullptr)) {}
-  ExchangeQueue& operator=(ExchangeQueue&&) = delete;
-  ~ExchangeQueue() { clear(); }
+  enum class ConnState : std::uint8_t {
+    idle, reading_head, reading_body, body_stopped, awaiting_answers, closing, closed
+  };
 
-  bool empty() const noexcept { return last_ == nullptr; }
-  const std::shared_ptr<Exchange>& front() const noexcept { return last_->next_in_queue; }
-  void push_back(std::shared_ptr<Exchange> exchange) noexcept {
-    Exchange* added = exchange.get();
-    if (last_ == nullptr) {
-      added->next_in_queue = std::move(exchange);
-    } else {
-      added->next_in_queue = std::move(last_->next_in_queue);
-      last_->next_in_queue = std::move(exchange);
-    }
-    last_ = added;
-  }
-  std::shared_ptr<Exchange> pop_front() noexcept {
-    std::shared_ptr<Exchange> first = std::move(last_->next_in_queue);
-    if (first.get() == last_) {
-      last_ = nullptr;
-    } else {
-      last_->next_in_queue = std::move(first->next_in_queue);
-    }
-    return first;
-  }
-  template <class Fn>
-  void for_each(Fn fn) {
-    if (last_ == nullptr) return;
-    Exchange* e = last_;
-    do {
-      e = e->next_in_queue.get();
-      fn(*e);
-    } while (e != last_);
-  }
-  void clear() noexcept {
-    while (!empty()) pop_front();
-  }
-
- private:
-  Exchange* last_ = nullptr;
-};
-
-/// What HttpServerHandler::create makes: the handler and the connection's
-/// state in one object. Exchanges point back at it weakly: writers on other
-/// threads may outlive it.
-class HttpConnection final : public HttpServerHandler, public std::enable_shared_from_this<HttpConnection> {
- public:
-  explicit HttpConnection(std::shared_ptr<const HttpApp> app) : app_(std::move(app)) {}
+  explicit HttpConnection(std::shared_ptr<const HttpCodecOptions> options) : options_(std::move(options)) {}
   ~HttpConnection() override;
 
-  void read(HandlerContext& ctx, HttpRequestPtr& request) override;
-  void read_complete(HandlerContext& ctx) override;
-  void writability_changed(HandlerContext& ctx, bool writable) override;
+  void read(HandlerContext& ctx, Buffer& bytes) override;
+  void channel_active(HandlerContext& ctx) override;
   void channel_inactive(HandlerContext& ctx) override;
+  void user_event(HandlerContext& ctx, const UserEvent& event) override;
+  void writability_changed(HandlerContext& ctx, bool writable) override;
+  void handler_added(HandlerContext& ctx) override { ctx_ = &ctx; }
 
-  // From the writers, on the loop.
+  std::size_t in_flight() const noexcept override { return state_ != nullptr ? state_->fresh.in_flight : 0; }
+  bool holds_request_state() const noexcept override { return state_ != nullptr; }
+  const HttpCodecOptions& options() const noexcept override { return *options_; }
+
+  // From the writers (ResponseWriter, ChunkedWriter), on the loop.
   void complete(Exchange& exchange, HttpResponse response);
   void begin_stream(Exchange& exchange, HttpResponse head);
   void stream_write(Exchange& exchange, Buffer chunk);
   void stream_end(Exchange& exchange);
   void watch_writable(Exchange& exchange, std::function<void()> fn);
+  /// Any thread.
   bool writable(const Exchange& exchange) const noexcept;
 
- private:
-  void dispatch(const std::shared_ptr<Exchange>& exchange);
-  void pump();
-  void write_part(HttpOutbound& part);
-  void finish(Exchange& exchange);
-  void flush_unless_reading();
-  static void notify_writable(Exchange& exchange);
-  void detach();
-  static void close_exchanges(ExchangeQueue& queue);
+  void send_timed_out();
 
-  std::shared_ptr<const HttpApp> app_;
+ private:
+  class Entered;
+  // Which timeout runs. keep_alive: idle, state still held; idle: idle,
+  // state given back.
+  enum class Timer : std::uint8_t { none, header, body, keep_alive, idle };
+  static constexpr std::uint64_t kKeepStateMs = 100;
+
+  // ---- reading (http_connection.cpp) ----
+  RequestState& state() { return state_ != nullptr ? *state_ : take_state(); }
+  RequestState& take_state();
+  void drop_state() noexcept;
+  void decode(const char* data, std::size_t len);
+  bool on_event(RequestDecoder::Event event, const char*& data, std::size_t& len);
+  void on_head(const char*& data, std::size_t& len);
+  void after_request(const char*& data, std::size_t& len);
+  void on_body_flow(bool stop);
+  void hand_on(HttpRequestPtr request);
+  void stop_reading(ConnState why, const char*& data, std::size_t& len);
+  bool may_resume() const;
+  void resume_reading(ConnState into);
+  void resume_when_writable();
+  void fail(int status, std::string message);
+  void begin_closing();
+  void close_lingering();
+  bool reading() const noexcept { return conn_state_ <= ConnState::reading_body; }
+
+  // ---- timers (http_connection.cpp) ----
+  void arm(Timer kind, std::uint64_t ms);
+  void disarm() noexcept { timer_kind_ = Timer::none; }
+  void arm_keep_alive_if_idle();
+  static void on_timer(void* self);
+  void timed_out(Timer kind);
+  void keep_alive_passed();
+
+  // ---- answering (http_connection_answers.cpp) ----
+  void pump();
+  bool pump_streaming(const std::shared_ptr<Exchange>& front);
+  void write_response(Exchange& exchange);
+  void write_stream_head(Exchange& exchange);
+  void write_chunk(Exchange& exchange, Buffer& chunk);
+  void put(Buffer& bytes);
+  void finish(Exchange& exchange);
+  void answered(const Exchange& exchange);
+  void send_continue_when_due();
+  static void notify_writable(Exchange& exchange);
+  void close_exchanges() noexcept;
+
+  std::shared_ptr<const HttpCodecOptions> options_;
+  RequestState* state_ = nullptr;  // from the pool; see HttpServerCodec
   HandlerContext* ctx_ = nullptr;
-  // Set before the first exchange is handed to the application and never
-  // changed after (the channel outlives its requests), so writers on other
-  // threads may read it.
-  std::weak_ptr<Channel> channel_;
-  ExchangeQueue queue_;
-  bool in_read_ = false;        // between a read and its read_complete
-  bool wrote_in_read_ = false;  // something waits for read_complete's flush
+  // The header/body/keep-alive timer outlives the per-request state.
+  TimerWheel::Entry timer_{&HttpConnection::on_timer, this};
+  std::uint64_t requests_ = 0;    // requests read on this connection
+  std::uint64_t idle_since_ = 0;  // loop time the last answer left
+  ConnState conn_state_ = ConnState::idle;
+  Timer timer_kind_ = Timer::none;
+  // Re-entry guards: an answer may be written while decoding (a handler
+  // answering at once), and a write may close the channel under pump().
+  bool decoding_ = false;
   bool pumping_ = false;
+  bool wrote_ = false;  // written and not flushed yet: flushed as the outermost entry point returns
+  std::uint16_t depth_ = 0;  // entry points on the stack
+};
+
+// Marks an entry point on the stack (a pipeline event, a timer, a writer's
+// call). They nest (a handler answers from inside read): what was written
+// is flushed, and a closed connection's state given back, only as the
+// outermost one returns, when no frame below may be using it.
+class HttpConnection::Entered {
+ public:
+  explicit Entered(HttpConnection& c) noexcept : c_(c) { ++c_.depth_; }
+  ~Entered() {
+    if (--c_.depth_ != 0) return;
+    if (c_.conn_state_ == ConnState::closed) {
+      c_.drop_state();
+    } else if (c_.wrote_) {
+      c_.wrote_ = false;
+      c_.ctx_->flush();
+    }
+  }
+  Entered(const Entered&) = delete;
+  Entered& operator=(const Entered&) = delete;
+
+ private:
+  HttpConnection& c_;
 };
 
 }  // namespace sluice::detail

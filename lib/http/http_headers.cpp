@@ -4,6 +4,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "text.hpp"
+
 namespace sluice {
 
 namespace {
@@ -94,16 +96,8 @@ bool HttpHeaders::has_token(std::string_view name, std::string_view token) const
   for (std::size_t i = 0; i < size(); ++i) {
     auto [n, v] = (*this)[i];
     if (!iequals(n, name)) continue;
-    std::string_view rest = v;
-    while (!rest.empty()) {
-      std::size_t comma = rest.find(',');
-      std::string_view item = rest.substr(0, comma);
-      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-      if (iequals(item, token)) return true;
-      if (comma == std::string_view::npos) break;
-      rest.remove_prefix(comma + 1);
-    }
+    bool found = !detail::for_each_list_item(v, [&](std::string_view item) { return !iequals(item, token); });
+    if (found) return true;
   }
   return false;
 }

@@ -4,7 +4,9 @@
 
 namespace sluice {
 
-std::string_view reason_phrase(int status) noexcept {
+namespace {
+// The phrases of RFC 9110 and the IANA registry, in two tables by class.
+std::string_view reason_below_400(int status) noexcept {
   switch (status) {
     case 100: return "Continue";
     case 101: return "Switching Protocols";
@@ -28,6 +30,12 @@ std::string_view reason_phrase(int status) noexcept {
     case 305: return "Use Proxy";
     case 307: return "Temporary Redirect";
     case 308: return "Permanent Redirect";
+    default: return "Unknown";
+  }
+}
+
+std::string_view reason_from_400(int status) noexcept {
+  switch (status) {
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 402: return "Payment Required";
@@ -69,6 +77,11 @@ std::string_view reason_phrase(int status) noexcept {
     case 511: return "Network Authentication Required";
     default: return "Unknown";
   }
+}
+}  // namespace
+
+std::string_view reason_phrase(int status) noexcept {
+  return status < 400 ? reason_below_400(status) : reason_from_400(status);
 }
 
 HttpResponse HttpResponse::text(std::string_view body, int status, std::string_view content_type) {

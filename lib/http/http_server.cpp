@@ -45,7 +45,7 @@ std::function<void(Channel&)> http_pipeline(const HttpServerOptions& options, st
   auto shared_codec = std::make_shared<const HttpCodecOptions>(std::move(codec));
   return [shared_codec, shared_app](Channel& channel) {
     channel.pipeline()
-        .add_last("http-codec", std::make_shared<HttpServerCodec>(shared_codec))
+        .add_last("http-codec", HttpServerCodec::create(shared_codec))
         .add_last("http-handler", HttpServerHandler::create(shared_app));
   };
 }

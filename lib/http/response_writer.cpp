@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "http_connection.hpp"
+#include "exchange.hpp"
 
 namespace sluice {
 
@@ -66,7 +67,7 @@ void ChunkedWriter::write(Buffer bytes) const {
 void ChunkedWriter::end() const { on_connection(exchange_, &detail::HttpConnection::stream_end); }
 
 bool ChunkedWriter::writable() const noexcept {
-  auto connection = exchange_->connection.lock();
+  auto connection = exchange_->connection.lock();  // holds the channel, and so the connection
   return connection && connection->writable(*exchange_);
 }
 

@@ -5,7 +5,7 @@
 #include <memory>
 #include <vector>
 
-#include "../lib/http/http_connection.hpp"
+#include "../lib/http/exchange.hpp"
 
 using sluice::detail::Exchange;
 using sluice::detail::ExchangeQueue;

@@ -6,9 +6,11 @@
 #include <string>
 #include <vector>
 
+#include "../lib/http/body_stream_feed.hpp"
 #include "sluice/http/http_body_stream.hpp"
 
 using sluice::HttpBodyStream;
+using Feed = sluice::detail::BodyStreamFeed;
 
 namespace {
 // What a handler saw, and what the codec was told.
@@ -18,7 +20,7 @@ struct Consumer {
   std::vector<bool> flow;  // each flow(stop) call, in order
 
   void attach_flow(HttpBodyStream& s) {
-    s.flow = [this](bool stop) { flow.push_back(stop); };
+    sluice::detail::BodyStreamFeed::set_flow(s, [this](bool stop) { flow.push_back(stop); });
   }
   void start(HttpBodyStream& s) {
     s.on_data([this](std::string_view piece) { data.append(piece); }, [this](int status) { ends.push_back(status); });
@@ -30,32 +32,32 @@ TEST_CASE("HttpBodyStream delivers pieces that came before on_data, then the res
   HttpBodyStream s;
   Consumer c;
   c.attach_flow(s);
-  s.push("early ");
-  s.push("bytes ");
+  Feed::push(s, "early ");
+  Feed::push(s, "bytes ");
   CHECK(s.received() == 12);
   c.start(s);
   CHECK(c.data == "early bytes ");
   CHECK(c.flow == std::vector<bool>{false});  // the codec may go on
-  s.push("later");
+  Feed::push(s, "later");
   CHECK(c.data == "early bytes later");
   CHECK(c.ends.empty());
-  s.finish(0);
+  Feed::finish(s, 0);
   CHECK(c.ends == std::vector<int>{0});
   CHECK(s.ended());
-  s.finish(0);  // once only
+  Feed::finish(s, 0);  // once only
   CHECK(c.ends.size() == 1);
 }
 
 TEST_CASE("HttpBodyStream asks the codec to stop for a consumer that has not started and holds much", "[http][body_stream]") {
   HttpBodyStream s;
-  CHECK_FALSE(s.wants_stop());
-  s.push(std::string(64 * 1024, 'x'));
-  CHECK(s.wants_stop());  // no consumer yet, and its bound reached
+  CHECK_FALSE(Feed::wants_stop(s));
+  Feed::push(s, std::string(64 * 1024, 'x'));
+  CHECK(Feed::wants_stop(s));  // no consumer yet, and its bound reached
   Consumer c;
   c.attach_flow(s);
   c.start(s);
   CHECK(c.data.size() == 64 * 1024);
-  CHECK_FALSE(s.wants_stop());
+  CHECK_FALSE(Feed::wants_stop(s));
   CHECK(c.flow == std::vector<bool>{false});
 }
 
@@ -67,12 +69,12 @@ TEST_CASE("HttpBodyStream pause and resume hold pieces and tell the codec", "[ht
   c.flow.clear();
   s.pause();
   CHECK(s.paused());
-  CHECK(s.wants_stop());
+  CHECK(Feed::wants_stop(s));
   CHECK(c.flow == std::vector<bool>{true});
   s.pause();  // already paused: nothing more said
   CHECK(c.flow.size() == 1);
-  s.push("held");
-  s.finish(0);
+  Feed::push(s, "held");
+  Feed::finish(s, 0);
   CHECK(c.data.empty());
   CHECK(c.ends.empty());  // a paused consumer learns of the end after what precedes it
   s.resume();
@@ -86,8 +88,8 @@ TEST_CASE("HttpBodyStream tells even a paused consumer of a failure", "[http][bo
   Consumer c;
   c.start(s);
   s.pause();
-  s.push("part");
-  s.finish(413);
+  Feed::push(s, "part");
+  Feed::finish(s, 413);
   CHECK(c.ends.empty());  // "part" still waits
   s.resume();
   CHECK(c.data == "part");
@@ -97,7 +99,7 @@ TEST_CASE("HttpBodyStream tells even a paused consumer of a failure", "[http][bo
   Consumer d;
   d.start(t);
   t.pause();
-  t.finish(499);  // nothing held: the error arrives at once
+  Feed::finish(t, 499);  // nothing held: the error arrives at once
   CHECK(d.ends == std::vector<int>{499});
 }
 

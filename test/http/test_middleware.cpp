@@ -63,7 +63,7 @@ class AppHarness {
           app->middleware = std::move(middleware);
           app->handler = std::move(handler);
           c.pipeline()
-              .add_last("http-codec", std::make_shared<HttpServerCodec>(options))
+              .add_last("http-codec", HttpServerCodec::create(options))
               .add_last("http-handler", HttpServerHandler::create(app));
         }) {}
 

@@ -59,7 +59,7 @@ class RouterHarness {
           auto app = std::make_shared<HttpApp>();
           app->handler = router_;
           c.pipeline()
-              .add_last("http-codec", std::make_shared<HttpServerCodec>())
+              .add_last("http-codec", HttpServerCodec::create())
               .add_last("http-handler", HttpServerHandler::create(app));
         }) {}
 
@@ -333,7 +333,7 @@ TEST_CASE("router: check() agrees with what handle() answers, end to end via Exp
   auto make = [&] {
     return std::make_unique<EmbeddedChannel>([&](Channel& c) {
       c.pipeline()
-          .add_last("http-codec", std::make_shared<HttpServerCodec>(options))
+          .add_last("http-codec", HttpServerCodec::create(options))
           .add_last("http-handler", HttpServerHandler::create(app));
     });
   };

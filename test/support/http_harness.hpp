@@ -31,7 +31,7 @@ struct HttpHarness {
                        std::shared_ptr<HandlerBase> head = nullptr) {
     auto app = std::make_shared<HttpApp>();
     app->handler = std::move(handler);
-    codec = std::make_shared<HttpServerCodec>(std::move(options));
+    codec = HttpServerCodec::create(std::move(options));
     ch = std::make_unique<EmbeddedChannel>(
         [&](Channel& c) {
           if (head) c.pipeline().add_last("head", head);

@@ -10,6 +10,10 @@
 
 namespace sluice {
 
+namespace detail {
+struct BodyStreamFeed;
+}
+
 /// The body of a request whose route asked for streaming
 /// (Router::add(..., RouteOptions{.stream_body = true})): the handler runs as
 /// soon as the headers arrive, and reads the body with on_data(). Such a
@@ -38,17 +42,14 @@ class HttpBodyStream {
   bool ended() const noexcept { return ended_; }
   std::uint64_t received() const noexcept { return received_; }
 
-  // The codec's side.
-  /// Set by the codec: called with true to stop reading, false to go on.
-  std::function<void(bool stop)> flow;
+ private:
+  friend struct detail::BodyStreamFeed;  // the connection's side (lib/http)
   void push(std::string_view piece);
   void finish(int error_status);
-  /// Whether the codec should stop feeding (paused, or too much held for a
-  /// consumer that has not started yet).
   bool wants_stop() const noexcept;
-
- private:
   void deliver();
+
+  std::function<void(bool stop)> flow_;  // the connection's: true to stop reading, false to go on
 
   DataFn data_;
   EndFn end_;

@@ -1,5 +1,6 @@
 #pragma once
-// HTTP/1.1 server codec on llhttp: bytes -> requests, responses -> bytes.
+// The HTTP/1.1 server side of a connection on llhttp: bytes -> requests,
+// answers -> bytes, and the connection's life (keep-alive, limits, timeouts).
 
 #include <cstddef>
 #include <cstdint>
@@ -9,7 +10,6 @@
 
 #include "sluice/channel/pipeline.hpp"
 #include "sluice/core/buffer.hpp"
-#include "sluice/core/timer_wheel.hpp"
 #include "sluice/http/http_request.hpp"
 #include "sluice/http/http_response.hpp"
 
@@ -50,80 +50,43 @@ struct HttpCodecOptions {
   std::uint64_t max_streamed_body_bytes = 1024ULL * 1024 * 1024;
 };
 
-/// What HttpServerHandler writes to the codec: a whole response, or the
-/// parts of a streamed (chunked) one.
-struct HttpOutbound {
-  enum class Kind : std::uint8_t { response, stream_head, stream_chunk, stream_end };
-  Kind kind = Kind::response;
-  HttpResponse* response = nullptr;  // response and stream_head
-  Buffer chunk;                      // stream_chunk
-};
+namespace detail {
+struct Exchange;
+}
 
-/// The server side of HTTP/1.x framing (llhttp, strict mode). Inbound it
-/// turns bytes into HttpRequestPtr, one per request, in order; a request that
-/// breaks a rule arrives with error_status set (400, 408, 413, 414, 417, 431,
-/// 501, 505) and is the last on its connection. Outbound it serialises
-/// HttpOutbound in request order, adding Date, Server, framing and Connection,
-/// and owns keep-alive, pipelining limits and the connection's timeouts.
-/// One instance per channel; loop thread only.
+/// The server side of one HTTP/1.x connection (llhttp, strict mode): reads
+/// requests from the bytes, hands each on (to HttpServerHandler) in order,
+/// and writes the answers in request order, adding Date, Server, framing
+/// and Connection. Owns everything about the connection: keep-alive,
+/// pipelining limits, the header/body/keep-alive/send timeouts, Expect:
+/// 100-continue, graceful shutdown, and the lingering close after a refused
+/// or closing request. A request that breaks a rule is answered with its
+/// status (400, 408, 413, 414, 417, 431, 501, 505) and is the last on its
+/// connection. One instance per channel, made by create(); loop thread only.
 ///
-/// An idle keep-alive connection holds no parser: the per-request state
-/// (llhttp, field scratch, the in-flight queue) comes from a per-thread pool
-/// when bytes arrive and goes back once the connection has been idle for
-/// about 100 ms (every answer written, nothing buffered), as nginx frees its
-/// request pool on keep-alive. A busy connection keeps it from one request
-/// to the next; an idle one costs this object and its timer only.
-class HttpServerCodec final : public Handler<Buffer, HttpRequestPtr, HttpOutbound, Buffer> {
+/// An idle keep-alive connection holds no per-request state: the parser,
+/// its scratch and the queue of requests in flight come from a bounded
+/// per-thread pool (at most 64 spare states per thread; one given back to
+/// a full pool is freed) when bytes arrive, and go back once the
+/// connection has been idle for about 100 ms, as nginx frees its request
+/// pool on keep-alive.
+class HttpServerCodec : public InboundHandler<Buffer, std::shared_ptr<detail::Exchange>> {
  public:
-  explicit HttpServerCodec(HttpCodecOptions options = {});
+  static std::shared_ptr<HttpServerCodec> create(HttpCodecOptions options = {});
   /// Options shared by many connections (HttpServer makes one copy for all).
-  explicit HttpServerCodec(std::shared_ptr<const HttpCodecOptions> options);
-  ~HttpServerCodec() override;
+  static std::shared_ptr<HttpServerCodec> create(std::shared_ptr<const HttpCodecOptions> options);
 
-  void read(HandlerContext& ctx, Buffer& bytes) override;
-  void write(HandlerContext& ctx, HttpOutbound& message) override;
-  void channel_active(HandlerContext& ctx) override;
-  void channel_inactive(HandlerContext& ctx) override;
-  void user_event(HandlerContext& ctx, const UserEvent& event) override;
-  void writability_changed(HandlerContext& ctx, bool writable) override;
-  void handler_added(HandlerContext& ctx) override;
-
-  /// Requests handed on and not yet answered.
-  std::size_t in_flight() const noexcept;
+  /// Requests handed on and not yet answered. Loop thread.
+  virtual std::size_t in_flight() const noexcept = 0;
   /// Whether per-request state is held now (a request is being read or
   /// answered, or input waits); false on an idle keep-alive connection.
-  bool holds_request_state() const noexcept { return state_ != nullptr; }
-  const HttpCodecOptions& options() const noexcept { return *options_; }
+  /// Loop thread.
+  virtual bool holds_request_state() const noexcept = 0;
+  /// Any thread (immutable).
+  virtual const HttpCodecOptions& options() const noexcept = 0;
 
-  struct State;  // llhttp and the per-request bookkeeping (lib/http)
-
- private:
-  class Entered;
-  // keep_alive: idle, state still held; idle: idle, state given back.
-  enum class Timer : std::uint8_t { none, header, body, keep_alive, idle };
-  static constexpr std::uint64_t kKeepStateMs = 100;
-
-  State& state() { return state_ != nullptr ? *state_ : take_state(); }
-  State& take_state();
-  void drop_state() noexcept;
-  void arm(Timer kind, std::uint64_t ms);
-  void arm_keep_alive();
-  void disarm() noexcept;
-  static void on_timer(void* self);
-
-  std::shared_ptr<const HttpCodecOptions> options_;
-  State* state_ = nullptr;  // from the pool; see the class comment
-  HandlerContext* ctx_ = nullptr;
-  // What outlives a request: the header/body/keep-alive timer, the request
-  // count, and whether a graceful shutdown began.
-  TimerWheel::Entry timer_{&HttpServerCodec::on_timer, this};
-  std::uint64_t requests_ = 0;
-  std::uint64_t idle_since_ = 0;  // loop time the last request ended
-  Timer timer_kind_ = Timer::none;
-  bool draining_ = false;
-  bool inactive_ = false;
-  bool input_follows_line_start_ = false;  // see State::on_header_value
-  int depth_ = 0;  // entry points on the stack: the state goes back only at 0
+ protected:
+  HttpServerCodec() = default;
 };
 
 }  // namespace sluice

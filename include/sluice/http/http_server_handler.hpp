@@ -18,18 +18,14 @@ struct HttpApp {
   std::shared_ptr<HttpHandler> handler;
 };
 
-/// Sits after HttpServerCodec. Each request gets a ResponseWriter; answers
-/// are written in request order whatever order handlers finish in; answers
-/// finished during one socket read leave in one flush (one writev). A request
-/// the codec refused (error_status) is answered with that status without
-/// reaching the application. An exception from a handler becomes 500 (an
-/// HttpError its status), with nothing of its text sent unless it is an
-/// HttpError. One instance per channel, made by create(); loop thread only.
-///
-/// The handler is the connection's whole HTTP state (lib/http's
-/// detail::HttpConnection derives from it): one allocation per connection,
-/// which writers on other threads reach through a weak reference.
-class HttpServerHandler : public InboundHandler<HttpRequestPtr, HttpRequestPtr> {
+/// Sits after HttpServerCodec: runs each request through the middleware
+/// chain to the handler with a ResponseWriter. A request the codec refused
+/// (error_status) is answered with that status without reaching the
+/// application. An exception from a handler becomes 500 (an HttpError its
+/// status), with nothing of its text sent unless it is an HttpError. Holds
+/// no state of its own: answers go back to the codec, which writes them in
+/// request order. One instance per channel, made by create(); loop thread only.
+class HttpServerHandler : public InboundHandler<std::shared_ptr<detail::Exchange>> {
  public:
   static std::shared_ptr<HttpServerHandler> create(std::shared_ptr<const HttpApp> app);
 

@@ -1,0 +1,215 @@
+// HttpConnection, the answering side: the writers' calls, the answers
+// written in request order, and what the connection does after each.
+#include "http_connection.hpp"
+
+#include "recycler.hpp"
+#include "response_encoder.hpp"
+
+namespace sluice::detail {
+
+namespace {
+// A body this small is copied in after the head: one buffer and one iovec
+// instead of two costs less than the copy.
+constexpr std::size_t kInlineBodyBytes = 1024;
+}  // namespace
+
+// ---- the writers' calls ----
+
+void HttpConnection::complete(Exchange& exchange, HttpResponse response) {
+  if (exchange.stage != Exchange::Stage::waiting || exchange.closed) return;
+  Entered entered(*this);
+  for (auto& hook : exchange.before_send) hook(response);
+  exchange.response = std::move(response);
+  exchange.body_bytes = exchange.response.body.readable_bytes();
+  exchange.stage = Exchange::Stage::ready;
+  pump();
+}
+
+void HttpConnection::begin_stream(Exchange& exchange, HttpResponse head) {
+  if (exchange.stage != Exchange::Stage::waiting || exchange.closed) return;
+  Entered entered(*this);
+  for (auto& hook : exchange.before_send) hook(head);
+  exchange.response = std::move(head);
+  exchange.stage = Exchange::Stage::streaming;
+  pump();
+}
+
+void HttpConnection::stream_write(Exchange& exchange, Buffer chunk) {
+  if (exchange.stage != Exchange::Stage::streaming || exchange.ended || exchange.closed || chunk.empty()) return;
+  Entered entered(*this);
+  exchange.body_bytes += chunk.readable_bytes();
+  if (exchange.head_written) {
+    write_chunk(exchange, chunk);
+  } else {
+    // Still behind earlier answers: hold it, and count it against writable().
+    exchange.queued_bytes.fetch_add(chunk.readable_bytes(), std::memory_order_relaxed);
+    exchange.chunks.push_back(std::move(chunk));
+  }
+}
+
+void HttpConnection::stream_end(Exchange& exchange) {
+  if (exchange.stage != Exchange::Stage::streaming || exchange.ended || exchange.closed) return;
+  Entered entered(*this);
+  exchange.ended = true;
+  pump();
+}
+
+bool HttpConnection::writable(const Exchange& exchange) const noexcept {
+  if (exchange.closed.load(std::memory_order_acquire)) return false;
+  const Channel& channel = ctx_->channel();
+  return channel.is_writable() &&
+         exchange.queued_bytes.load(std::memory_order_relaxed) < channel.options().write_high_watermark;
+}
+
+void HttpConnection::watch_writable(Exchange& exchange, std::function<void()> fn) {
+  exchange.on_writable = std::move(fn);
+  if (writable(exchange) || exchange.closed) notify_writable(exchange);
+}
+
+void HttpConnection::notify_writable(Exchange& exchange) {
+  if (!exchange.on_writable) return;
+  // Run on a later turn: the producer may write at once, and we may be deep
+  // inside a write or a flush here.
+  auto fn = std::move(exchange.on_writable);
+  exchange.on_writable = nullptr;
+  exchange.loop->post(std::move(fn));
+}
+
+// ---- answers in request order ----
+
+void HttpConnection::pump() {
+  if (pumping_ || state_ == nullptr) return;
+  pumping_ = true;
+  ExchangeQueue& queue = state_->queue;
+  while (!queue.empty() && conn_state_ != ConnState::closed && ctx_->channel().is_active()) {
+    // Held here too: a write may close the channel and empty the queue.
+    std::shared_ptr<Exchange> front = queue.front();
+    if (front->stage == Exchange::Stage::ready) {
+      queue.pop_front();
+      write_response(*front);
+    } else if (!pump_streaming(front)) {
+      break;  // later answers wait for this one
+    }
+    finish(*front);
+    answered(*front);
+    Recycler<Exchange>::give(front);
+  }
+  pumping_ = false;
+}
+
+// The front answer streams: its head and held chunks go out once; true when
+// its body has ended too (it is then out of the queue).
+bool HttpConnection::pump_streaming(const std::shared_ptr<Exchange>& front) {
+  Exchange& ex = *front;
+  if (ex.stage != Exchange::Stage::streaming) return false;
+  if (!ex.head_written) {
+    ex.head_written = true;
+    write_stream_head(ex);
+    while (!ex.chunks.empty()) {
+      Buffer chunk = std::move(ex.chunks.front());
+      ex.chunks.pop_front();
+      write_chunk(ex, chunk);
+    }
+    ex.queued_bytes.store(0, std::memory_order_relaxed);
+    if (writable(ex)) notify_writable(ex);
+  }
+  if (!ex.ended) return false;
+  state_->queue.pop_front();
+  if (ex.chunked && !ex.request->is_head()) {
+    Buffer last = Buffer::copy_of(kLastChunk);
+    put(last);
+  }
+  return true;
+}
+
+void HttpConnection::write_response(Exchange& ex) {
+  HttpResponse& r = ex.response;
+  bool body_allowed = !status_has_no_body(r.status);
+  std::size_t body_bytes = r.body.readable_bytes();
+  bool send_body = !ex.request->is_head() && body_allowed && body_bytes != 0;
+  bool inline_body = send_body && body_bytes <= kInlineBodyBytes;
+  ResponseFraming framing{ResponseFraming::Body::content_length, body_allowed ? body_bytes : 0, ex.keep_alive,
+                          ex.request->version_minor == 0};
+  Buffer head = encode_head(r, framing, options_->server_name, http_date(ctx_->loop()), inline_body ? body_bytes : 0);
+  if (inline_body) head.append(r.body.view());
+  put(head);
+  if (send_body && !inline_body) put(r.body);
+}
+
+void HttpConnection::write_stream_head(Exchange& ex) {
+  bool http10 = ex.request->version_minor == 0;
+  // HTTP/1.0 has no chunked encoding: the body ends when the connection does.
+  ex.chunked = !http10;
+  if (http10) ex.keep_alive = false;
+  ResponseFraming framing{ex.chunked ? ResponseFraming::Body::chunked : ResponseFraming::Body::until_close, 0,
+                          ex.keep_alive, http10};
+  Buffer head = encode_head(ex.response, framing, options_->server_name, http_date(ctx_->loop()));
+  put(head);
+}
+
+void HttpConnection::write_chunk(Exchange& ex, Buffer& chunk) {
+  if (ex.request->is_head() || chunk.empty()) return;
+  if (ex.chunked) frame_chunk(chunk);
+  put(chunk);
+}
+
+void HttpConnection::put(Buffer& bytes) {
+  ctx_->write(bytes);
+  wrote_ = true;  // flushed as the outermost entry point returns
+}
+
+void HttpConnection::finish(Exchange& exchange) {
+  exchange.stage = Exchange::Stage::done;
+  exchange.loop->cancel_timeout(exchange.deadline);
+  exchange.on_deadline = nullptr;
+  for (auto& hook : exchange.after_send) hook(exchange.response.status, exchange.body_bytes);
+  exchange.after_send.clear();
+  exchange.before_send.clear();
+}
+
+// An answer has left: the connection closes after it, or goes on.
+void HttpConnection::answered(const Exchange& exchange) {
+  if (state_ == nullptr || conn_state_ == ConnState::closed) return;
+  RequestState& s = *state_;
+  --s.fresh.in_flight;
+  if (!exchange.keep_alive || (conn_state_ == ConnState::closing && s.fresh.in_flight == 0)) {
+    // The client may have sent more (pipelined requests, the rest of a
+    // refused body): a lingering close, so it reads this answer rather
+    // than a reset.
+    close_lingering();
+    return;
+  }
+  if (s.fresh.continue_owed && s.fresh.in_flight == 0) {
+    s.fresh.continue_owed = false;
+    send_continue_when_due();
+  }
+  if (may_resume()) resume_reading(ConnState::idle);
+  arm_keep_alive_if_idle();
+}
+
+void HttpConnection::send_continue_when_due() {
+  if (state_->fresh.in_flight == 0) {
+    Buffer interim = Buffer::copy_of("HTTP/1.1 100 Continue\r\n\r\n");
+    put(interim);
+    wrote_ = false;
+    ctx_->flush();
+  } else {
+    state_->fresh.continue_owed = true;
+  }
+}
+
+void HttpConnection::close_exchanges() noexcept {
+  ExchangeQueue& queue = state_->queue;
+  queue.for_each([](Exchange& ex) {
+    ex.closed = true;
+    // Unlinked here, on the loop: the last writer may drop the exchange on
+    // another thread.
+    ex.loop->cancel_timeout(ex.deadline);
+    ex.on_deadline = nullptr;
+    notify_writable(ex);  // a producer learns the connection is gone
+  });
+  queue.clear();
+  state_->fresh.in_flight = 0;
+}
+
+}  // namespace sluice::detail
