@@ -1,5 +1,6 @@
 #include "sluice/channel/pipeline.hpp"
 
+#include <algorithm>
 #include <mutex>
 #include <new>
 #include <string>
@@ -182,7 +183,7 @@ Pipeline::~Pipeline() {
     HandlerContext::destroy(c);
     c = next;
   }
-  destroy_retired();
+  destroy_retired(true);
 }
 
 void Pipeline::give_block(void* bytes, std::size_t size) noexcept {
@@ -280,21 +281,23 @@ void Pipeline::unlink(HandlerContext* ctx) {
 
 void Pipeline::retire(HandlerContext* ctx) {
   if (!retired_) retired_ = std::make_unique<std::vector<HandlerContext*>>();
-  bool first = retired_->empty();
   retired_->push_back(ctx);
-  if (!first) return;  // a turn is already booked
-  // Destroyed at the top of a later turn, when no callback of it can be
-  // running; or with the channel, if that comes first.
+  // An emplaced handler lives as long as its channel (see remove()).
+  if (ctx->holds_ == HandlerContext::Holds::owned) return;
+  // A shared one's context goes at the top of a later turn, when no callback
+  // of it can be running; or with the channel, if that comes first.
   if (auto keep = channel_->weak_from_this().lock()) {
-    channel_->loop().post([keep] { keep->pipeline().destroy_retired(); });
+    channel_->loop().post([keep] { keep->pipeline().destroy_retired(false); });
   }
 }
 
-void Pipeline::destroy_retired() noexcept {
+void Pipeline::destroy_retired(bool with_owned) noexcept {
   if (!retired_) return;
-  auto contexts = std::move(*retired_);
-  retired_->clear();
-  for (HandlerContext* c : contexts) HandlerContext::destroy(c);
+  auto kept = std::partition(retired_->begin(), retired_->end(), [with_owned](HandlerContext* c) {
+    return !with_owned && c->holds_ == HandlerContext::Holds::owned;
+  });
+  for (auto it = kept; it != retired_->end(); ++it) HandlerContext::destroy(*it);
+  retired_->erase(kept, retired_->end());
 }
 
 Pipeline& Pipeline::add_last(std::string_view name, std::shared_ptr<HandlerBase> handler) {

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "http_connection.hpp"
 #include "sluice/http/middleware.hpp"
 #include "sluice/http/router.hpp"
 
@@ -41,12 +42,13 @@ std::function<void(Channel&)> http_pipeline(const HttpServerOptions& options, st
     if (!codec.continue_check) codec.continue_check = [router](const HttpRequest& head) { return router->check(head); };
     if (!codec.stream_body) codec.stream_body = [router](const HttpRequest& head) { return router->streams_body(head); };
   }
-  std::shared_ptr<const HttpApp> shared_app = app;
   auto shared_codec = std::make_shared<const HttpCodecOptions>(std::move(codec));
-  return [shared_codec, shared_app](Channel& channel) {
-    channel.pipeline()
-        .add_last("http-codec", HttpServerCodec::create(shared_codec))
-        .add_last("http-handler", HttpServerHandler::create(shared_app));
+  // The connection is built in the channel's block; the dispatcher holds no
+  // state of a connection, so one serves them all.
+  std::shared_ptr<HttpServerHandler> dispatcher = HttpServerHandler::create(std::move(app));
+  return [shared_codec, dispatcher](Channel& channel) {
+    channel.pipeline().emplace_last<detail::HttpConnection>("http-codec", shared_codec);
+    channel.pipeline().add_last("http-handler", dispatcher);
   };
 }
 

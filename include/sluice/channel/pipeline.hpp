@@ -166,9 +166,14 @@ class Pipeline {
   Pipeline& add_before(std::string_view base, std::string_view name, std::shared_ptr<HandlerBase> handler);
   Pipeline& add_after(std::string_view base, std::string_view name, std::shared_ptr<HandlerBase> handler);
 
-  /// Removes a handler by name (it may be the one running now: it is
-  /// destroyed on a later turn of the loop, or with the channel). Returns
-  /// whether a handler had that name.
+  /// Removes a handler by name (it may be the one running now); it is told
+  /// at once (handler_removed). An emplaced handler is destroyed with the
+  /// channel, whose block it lives in, so a reference to it that aliases the
+  /// channel (`std::shared_ptr<H>(channel.shared_from_this(), &handler)`,
+  /// as writers on other threads hold) never dangles; a pipeline that swaps
+  /// handlers per message should add shared ones instead. A shared handler's
+  /// context goes on a later turn of the loop. Returns whether a handler had
+  /// that name.
   bool remove(std::string_view name);
   /// Swaps the handler called `name` for another (e.g. an HTTP upgrade).
   /// The new handler takes the old one's place before the old one leaves,
@@ -250,7 +255,7 @@ class Pipeline {
   void swap_in(HandlerContext& old_ctx, HandlerContext* ctx);
   void unlink(HandlerContext* ctx);
   void retire(HandlerContext* ctx);
-  void destroy_retired() noexcept;
+  void destroy_retired(bool with_owned) noexcept;
 
   Channel* channel_;
   // Inside the pipeline, not on the heap: every connection has them.

@@ -24,7 +24,8 @@ struct HttpApp {
 /// application. An exception from a handler becomes 500 (an HttpError its
 /// status), with nothing of its text sent unless it is an HttpError. Holds
 /// no state of its own: answers go back to the codec, which writes them in
-/// request order. One instance per channel, made by create(); loop thread only.
+/// request order. One instance may serve every connection (http_pipeline
+/// shares one); made by create(); callbacks on each channel's loop.
 class HttpServerHandler : public InboundHandler<std::shared_ptr<detail::Exchange>> {
  public:
   static std::shared_ptr<HttpServerHandler> create(std::shared_ptr<const HttpApp> app);
