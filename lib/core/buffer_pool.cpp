@@ -1,5 +1,6 @@
 #include "sluice/core/buffer_pool.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <new>
 
@@ -56,11 +57,29 @@ char* BufferPool::take_block(std::size_t block_size) {
     FreeBlock* block = free_[cls];
     free_[cls] = block->next;
     stats_.cached_bytes -= block_size;
+    cached_low_ = std::min(cached_low_, stats_.cached_bytes);
     ++stats_.hits;
     return reinterpret_cast<char*>(block);
   }
   ++stats_.misses;
   return static_cast<char*>(::operator new(block_size));
+}
+
+std::size_t BufferPool::trim() noexcept {
+  std::size_t freed = 0;
+  // Largest blocks first: the fewest frees for the bytes.
+  for (std::size_t cls = kClasses; cls-- > 0 && freed < cached_low_;) {
+    std::size_t size = kMinBlock << cls;
+    while (free_[cls] != nullptr && freed + size <= cached_low_) {
+      FreeBlock* block = free_[cls];
+      free_[cls] = block->next;
+      ::operator delete(static_cast<void*>(block));
+      freed += size;
+    }
+  }
+  stats_.cached_bytes -= freed;
+  cached_low_ = stats_.cached_bytes;
+  return freed;
 }
 
 void BufferPool::give_back_block(char* block, std::size_t block_size) noexcept {

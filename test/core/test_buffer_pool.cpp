@@ -6,6 +6,7 @@
 #include <future>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "sluice/core/buffer.hpp"
 #include "sluice/core/buffer_pool.hpp"
@@ -254,4 +255,32 @@ TEST_CASE("BufferPool: a block freed on another thread joins that thread's cache
   CHECK(cached_there == 2048);
   CHECK(reused_there == block);
   CHECK(here.stats().cached_bytes == 0);
+}
+
+TEST_CASE("BufferPool: trim gives back what no take needed since the last trim, and keeps what is in use",
+          "[buffer_pool]") {
+  BufferPool pool;
+  LocalPool local(pool);
+  // A burst: eight blocks out at once, then all back.
+  std::vector<char*> burst;
+  for (int i = 0; i < 8; ++i) burst.push_back(BufferPool::take(1024));
+  for (char* b : burst) BufferPool::give_back(b, 1024);
+  REQUIRE(pool.stats().cached_bytes == 8 * 1024);
+  // Since the (first) trim the cache never went below 0: nothing is known
+  // to be spare yet.
+  CHECK(pool.trim() == 0);
+  // Steady use of two blocks at a time.
+  for (int round = 0; round < 3; ++round) {
+    char* a = BufferPool::take(1024);
+    char* b = BufferPool::take(1024);
+    BufferPool::give_back(a, 1024);
+    BufferPool::give_back(b, 1024);
+  }
+  // The cache held at least six blocks all along: those go.
+  CHECK(pool.trim() == 6 * 1024);
+  CHECK(pool.stats().cached_bytes == 2 * 1024);
+  // Load has stopped: the next trim gives back the rest.
+  CHECK(pool.trim() == 2 * 1024);
+  CHECK(pool.stats().cached_bytes == 0);
+  CHECK(pool.trim() == 0);
 }

@@ -22,7 +22,8 @@ class BufferPool {
   static constexpr std::size_t kClasses = 8;  // 512 .. 64 KiB
 
   /// `cache_limit_bytes` bounds what the pool keeps idle; beyond it, freed
-  /// blocks go back to the allocator.
+  /// blocks go back to the allocator. trim() gives back, besides, what the
+  /// pool kept without needing it.
   explicit BufferPool(std::size_t cache_limit_bytes = 8 * 1024 * 1024);
   ~BufferPool();
   BufferPool(const BufferPool&) = delete;
@@ -41,6 +42,12 @@ class BufferPool {
   static char* take(std::size_t block_size);
   static void give_back(char* block, std::size_t block_size) noexcept;
 
+  /// Frees the cached blocks that no take() needed since the last trim (the
+  /// least the cache held in that time): a cache that a burst filled drains
+  /// within two calls once load falls, and one in steady use keeps what it
+  /// uses. The loop calls it every second. Returns the bytes freed.
+  std::size_t trim() noexcept;
+
   struct Stats {
     std::uint64_t hits = 0;     // served from the cache
     std::uint64_t misses = 0;   // had to ask the allocator
@@ -58,6 +65,7 @@ class BufferPool {
 
   std::array<FreeBlock*, kClasses> free_{};
   std::size_t cache_limit_bytes_;
+  std::size_t cached_low_ = 0;  // the least cached_bytes since the last trim
   Stats stats_;
 };
 

@@ -37,6 +37,9 @@ class LoopService {
   /// The loop stops: close what is open, at once. `deadline_passed`: a
   /// graceful shutdown gave up waiting for it. Loop thread.
   virtual void close_all(bool deadline_passed) noexcept { (void)deadline_passed; }
+  /// Once a second: give back what a pool kept without needing it since
+  /// the last call. Returns the bytes freed. Loop thread.
+  virtual std::size_t trim() noexcept { return 0; }
 };
 
 /// An event loop on its own thread (ManualLoop, in the channel layer, is one
@@ -190,6 +193,7 @@ class EventLoop {
   void run_due_timers();
   void arm_timer();
   void tick_wheel();
+  void housekeep() noexcept;
   void close_everything();
 
   static void on_wakeup(uv_async_t* handle);
@@ -236,6 +240,7 @@ class EventLoop {
   std::atomic<std::uint64_t> tasks_run_{0};
   std::atomic<std::uint64_t> busy_ns_{0};
   std::uint64_t last_wake_ns_ = 0;
+  std::size_t free_after_trim_ = 0;  // malloc's free bytes after housekeep's last malloc_trim
 };
 
 }  // namespace sluice
