@@ -1,5 +1,7 @@
 #include "sluice/channel/channel.hpp"
 
+#include <algorithm>
+
 #include "sluice/channel/channel_registry.hpp"
 #include "sluice/core/log.hpp"
 
@@ -64,7 +66,7 @@ void Channel::update_reading() {
   // the handlers asked: its input costs no memory, and not reading it would
   // end in a reset.
   bool want = active_.load(std::memory_order_relaxed) && !closed_ && !input_shutdown_ &&
-              (lingering_ || (!close_requested_ && auto_read_ && !paused_for_backpressure_));
+              (lingering_ || (!close_requested_ && auto_read_ && !paused_for_backpressure_ && !paused_for_memory_));
   if (want == reading_) return;
   reading_ = want;
   if (want) {
@@ -173,6 +175,7 @@ void Channel::arm_linger_timer(std::uint64_t ms) {
 void Channel::on_linger_timeout(void* self) { static_cast<Channel*>(self)->close_now(); }
 
 void Channel::add_pending(std::size_t n) {
+  loop_->memory().charge(n);
   std::size_t pending = pending_outbound_bytes_.fetch_add(n, std::memory_order_relaxed) + n;
   if (pending > options_->write_high_watermark && writable_.load(std::memory_order_relaxed)) {
     writable_.store(false, std::memory_order_release);
@@ -185,6 +188,7 @@ void Channel::add_pending(std::size_t n) {
 }
 
 void Channel::bytes_sent(std::size_t n) {
+  loop_->memory().release(n);
   std::size_t pending = pending_outbound_bytes_.fetch_sub(n, std::memory_order_relaxed) - n;
   if (pending <= options_->write_low_watermark && !writable_.load(std::memory_order_relaxed)) {
     writable_.store(true, std::memory_order_release);
@@ -250,8 +254,26 @@ void Channel::close_now() {
   }
   outbound_.clear();
   flushed_count_ = 0;
-  pending_outbound_bytes_.store(0, std::memory_order_relaxed);
+  loop_->memory().release(pending_outbound_bytes_.exchange(0, std::memory_order_relaxed) + handler_held_);
+  handler_held_ = 0;
   transport_close();
+}
+
+void Channel::account_memory(std::ptrdiff_t delta) noexcept {
+  if (closed_ || delta == 0) return;  // closing released the whole account
+  if (delta > 0) {
+    handler_held_ += static_cast<std::size_t>(delta);
+    loop_->memory().charge(static_cast<std::size_t>(delta));
+  } else {
+    auto less = std::min(static_cast<std::size_t>(-delta), handler_held_);
+    handler_held_ -= less;
+    loop_->memory().release(less);
+  }
+}
+
+void Channel::set_paused_for_memory(bool paused) {
+  paused_for_memory_ = paused;
+  update_reading();
 }
 
 void Channel::transport_closed() {

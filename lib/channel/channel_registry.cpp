@@ -3,9 +3,52 @@
 #include "sluice/channel/channel.hpp"
 #include "sluice/core/log.hpp"
 
+#include <algorithm>
+
 namespace sluice {
 
+namespace {
+// A connection holding less than this is never paused for memory: pausing
+// it would save little and stall a client that does nothing wrong.
+constexpr std::size_t kMinPausedHolding = 16 * 1024;
+}  // namespace
+
+ChannelRegistry::ChannelRegistry(EventLoop& loop) : loop_(&loop) {
+  loop.memory().on_level_change([this](MemoryBudget::Level level) { on_memory_level(level); });
+}
+
 ChannelRegistry::~ChannelRegistry() = default;
+
+void ChannelRegistry::on_memory_level(MemoryBudget::Level level) {
+  if (level != MemoryBudget::Level::normal) {
+    pause_heaviest();
+    return;
+  }
+  for (auto& c : channels_) {
+    if (c->paused_for_memory()) c->set_paused_for_memory(false);
+  }
+}
+
+void ChannelRegistry::pause_heaviest() {
+  if (channels_.empty()) return;
+  std::size_t total = 0;
+  for (auto& c : channels_) total += c->held_bytes();
+  std::size_t threshold = std::max(total / channels_.size(), kMinPausedHolding);
+  for (auto& c : channels_) {
+    if (!c->paused_for_memory() && c->held_bytes() >= threshold) c->set_paused_for_memory(true);
+  }
+}
+
+std::size_t ChannelRegistry::trim() noexcept {
+  // Channels that grew heavy since the level changed.
+  if (loop_->memory().level() != MemoryBudget::Level::normal) {
+    try {
+      pause_heaviest();
+    } catch (...) {
+    }
+  }
+  return 0;
+}
 
 void ChannelRegistry::add(std::shared_ptr<Channel> channel) {
   loop_->assert_in_loop_thread("ChannelRegistry::add");

@@ -161,6 +161,13 @@ void HttpConnection::decode(const char* data, std::size_t len) {
 // Acts on what the decoder found; false: decode no further now.
 bool HttpConnection::on_event(RequestDecoder::Event event, const char*& data, std::size_t& len) {
   using Event = RequestDecoder::Event;
+  if ((event == Event::head || event == Event::request) &&
+      ctx_->loop().memory().level() == MemoryBudget::Level::full) {
+    // The loop holds its whole memory budget: a new request is refused
+    // rather than queued (the answer says when to try again).
+    fail(503, "Service Unavailable");
+    return false;
+  }
   switch (event) {
     case Event::need_more: return true;
     case Event::head: on_head(data, len); break;
@@ -287,6 +294,21 @@ void HttpConnection::resume_when_writable() {
 // ---- closing ----
 
 // A refused request: answered in order, then a lingering close.
+void HttpConnection::account_memory() noexcept {
+  // What this connection holds that the channel does not count: input held
+  // back, the body being read, and the bodies of requests in flight.
+  std::size_t held = 0;
+  if (state_ != nullptr) {
+    held = state_->fresh.held.readable_bytes() + state_->decoder.body_bytes();
+    state_->queue.for_each([&held](const Exchange& e) {
+      if (e.request) held += e.request->body.size();
+    });
+  }
+  if (held == accounted_) return;
+  ctx_->channel().account_memory(static_cast<std::ptrdiff_t>(held) - static_cast<std::ptrdiff_t>(accounted_));
+  accounted_ = held;
+}
+
 void HttpConnection::fail(int status, std::string message) {
   if (conn_state_ >= ConnState::closing) return;
   conn_state_ = ConnState::closing;

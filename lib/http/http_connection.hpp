@@ -134,6 +134,8 @@ class HttpConnection final : public HttpServerCodec {
   void fail(int status, std::string message);
   void begin_closing();
   void close_lingering();
+  /// Tells the channel what this connection holds (MemoryBudget).
+  void account_memory() noexcept;
   bool reading() const noexcept { return conn_state_ <= ConnState::reading_body; }
 
   // ---- timers (http_connection.cpp) ----
@@ -164,6 +166,7 @@ class HttpConnection final : public HttpServerCodec {
   TimerWheel::Entry timer_{&HttpConnection::on_timer, this};
   std::uint64_t requests_ = 0;    // requests read on this connection
   std::uint64_t idle_since_ = 0;  // loop time the last answer left
+  std::size_t accounted_ = 0;     // bytes told to the channel (account_memory)
   ConnState conn_state_ = ConnState::idle;
   Timer timer_kind_ = Timer::none;
   // Re-entry guards: an answer may be written while decoding (a handler
@@ -185,7 +188,10 @@ class HttpConnection::Entered {
     if (--c_.depth_ != 0) return;
     if (c_.conn_state_ == ConnState::closed) {
       c_.drop_state();
-    } else if (c_.wrote_) {
+      return;
+    }
+    c_.account_memory();
+    if (c_.wrote_) {
       c_.wrote_ = false;
       c_.ctx_->flush();
     }

@@ -15,7 +15,10 @@ class AppDispatcher final : public HttpServerHandler {
     detail::Exchange& ex = *exchange;
     HttpRequest& request = *ex.request;
     if (request.error_status != 0) {
-      ResponseWriter(exchange).send(HttpResponse::error(request.error_status, request.error_message));
+      HttpResponse refusal = HttpResponse::error(request.error_status, request.error_message);
+      // The codec's 503 is load shedding (MemoryBudget): soon is fine.
+      if (request.error_status == 503) refusal.headers.set("Retry-After", "1");
+      ResponseWriter(exchange).send(std::move(refusal));
       return;
     }
     ex.dispatching = true;

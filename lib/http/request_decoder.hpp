@@ -46,6 +46,8 @@ class RequestDecoder {
 
   /// The request whose head or whole message was just decoded.
   HttpRequestPtr take_request() noexcept { return std::move(fresh_.current); }
+  /// The body read so far of the request being decoded (aggregated).
+  std::size_t body_bytes() const noexcept { return fresh_.current ? fresh_.current->body.size() : 0; }
   /// After Event::head: whether the request asked for "100 Continue".
   bool expects_continue() const noexcept { return fresh_.expect_continue; }
   /// After Event::head: the stream its body goes to (null: aggregated).

@@ -22,26 +22,32 @@ std::shared_ptr<TcpChannel> TcpChannel::create(EventLoop& loop, ChannelOptions o
 }
 
 namespace {
+// What WithRoomAfter is asked for and tells back, for the one allocation
+// allocate_shared makes on this thread. Not in the allocator: a stateful
+// allocator is stored in the shared_ptr's block, 16 bytes per connection.
+struct RoomRequest {
+  std::size_t extra = 0;
+  void* room = nullptr;
+};
+thread_local RoomRequest t_room;
+
 /// Allocates the shared_ptr's block (reference counts and channel) with
-/// `extra` bytes after it, and says where they begin.
+/// t_room.extra bytes after it, and says in t_room.room where they begin.
 template <class T>
 struct WithRoomAfter {
   using value_type = T;
-  std::size_t extra;
-  void** room;
-
-  WithRoomAfter(std::size_t extra_bytes, void** room_out) noexcept : extra(extra_bytes), room(room_out) {}
+  WithRoomAfter() noexcept = default;
   template <class U>
-  WithRoomAfter(const WithRoomAfter<U>& other) noexcept : extra(other.extra), room(other.room) {}
+  WithRoomAfter(const WithRoomAfter<U>&) noexcept {}
   T* allocate(std::size_t n) {
-    auto* bytes = static_cast<char*>(::operator new(n * sizeof(T) + extra));
-    *room = bytes + n * sizeof(T);
+    auto* bytes = static_cast<char*>(::operator new(n * sizeof(T) + t_room.extra));
+    t_room.room = bytes + n * sizeof(T);
     return reinterpret_cast<T*>(bytes);
   }
   void deallocate(T* p, std::size_t) noexcept { ::operator delete(p); }
   template <class U>
-  bool operator==(const WithRoomAfter<U>& other) const noexcept {
-    return extra == other.extra;
+  bool operator==(const WithRoomAfter<U>&) const noexcept {
+    return true;
   }
 };
 }  // namespace
@@ -49,10 +55,12 @@ struct WithRoomAfter {
 std::shared_ptr<TcpChannel> TcpChannel::create(EventLoop& loop, std::shared_ptr<const ChannelOptions> options,
                                                std::size_t block_bytes) {
   if (block_bytes == 0) return std::make_shared<TcpChannel>(Key{}, loop, std::move(options));
-  void* room = nullptr;
-  auto channel = std::allocate_shared<TcpChannel>(WithRoomAfter<TcpChannel>(block_bytes, &room), Key{}, loop,
-                                                  std::move(options));
-  channel->pipeline().give_block(room, block_bytes);
+  // The room after the block need not be aligned: Pipeline::give_block
+  // aligns it, which may cost up to this much.
+  t_room = RoomRequest{block_bytes + alignof(std::max_align_t) - 1, nullptr};
+  auto channel = std::allocate_shared<TcpChannel>(WithRoomAfter<TcpChannel>(), Key{}, loop, std::move(options));
+  channel->pipeline().give_block(t_room.room, t_room.extra);
+  t_room = RoomRequest{};
   return channel;
 }
 

@@ -128,6 +128,13 @@ void TcpServer::State::on_connection(uv_stream_t* server, int status) {
     channel->close_now();
     return;
   }
+  // Short of memory: this loop takes no new connection (the others may).
+  if (loop.memory().level() != MemoryBudget::Level::normal) {
+    state.rejected.fetch_add(1, std::memory_order_relaxed);
+    loop.memory().count_refused_connection();
+    channel->close_now();
+    return;
+  }
   state.connections.fetch_add(1, std::memory_order_relaxed);
   state.accepted.fetch_add(1, std::memory_order_relaxed);
   state.accepted_per_loop[listener->index].fetch_add(1, std::memory_order_relaxed);
@@ -196,7 +203,9 @@ void TcpServer::start() {
     state_->listeners.push_back(listener);
     int fd = fds[i];
     int backlog = state_->options.backlog;
-    loop.run_sync([listener, fd, backlog, &failure] {
+    std::size_t budget = state_->options.memory_budget_bytes;
+    loop.run_sync([listener, fd, backlog, budget, &failure] {
+      if (budget != 0) listener->loop->memory().set_budget(budget);
       uv_tcp_init(listener->loop->uv(), &listener->handle);
       listener->handle.data = listener;
       int rc = uv_tcp_open(&listener->handle, fd);

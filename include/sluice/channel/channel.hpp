@@ -160,6 +160,19 @@ class Channel : public std::enable_shared_from_this<Channel> {
   /// Closes at once, dropping unsent bytes. Loop thread.
   void close_now();
 
+  /// A handler's account of what it holds for this connection (a read
+  /// cumulation, a body being read): pass the change. Counted, with the
+  /// write queue, against the loop's MemoryBudget. What is still counted
+  /// when the channel closes is released then. Loop thread.
+  void account_memory(std::ptrdiff_t delta) noexcept;
+  /// What this connection holds by that count (write queue and handlers).
+  /// Loop thread.
+  std::size_t held_bytes() const noexcept { return pending_outbound_bytes() + handler_held_; }
+  /// Pauses (true) or resumes reading because the loop is short of memory
+  /// (ChannelRegistry does it while the loop sheds load). Loop thread.
+  void set_paused_for_memory(bool paused);
+  bool paused_for_memory() const noexcept { return paused_for_memory_; }
+
   // Called by the pipeline's head; not for application code.
   void outbound_enqueue(MessageRef message);
   void outbound_flush();
@@ -246,10 +259,12 @@ class Channel : public std::enable_shared_from_this<Channel> {
   std::unique_ptr<TimerWheel::Entry> linger_timer_;
 
   std::atomic<std::size_t> pending_outbound_bytes_{0};
+  std::size_t handler_held_ = 0;  // account_memory()
   std::atomic<bool> active_{false};
   std::atomic<bool> writable_{true};
   bool auto_read_ = true;
   bool paused_for_backpressure_ = false;
+  bool paused_for_memory_ = false;
   bool reading_ = false;
   bool input_shutdown_ = false;
   bool close_requested_ = false;

@@ -13,11 +13,14 @@ class Channel;
 
 /// Every open channel of a loop, kept alive until it closes. A loop's stop
 /// closes them; a group's graceful shutdown tells each of them
-/// (Channel::shutdown_gracefully). A loop service: the core loop holds it
+/// (Channel::shutdown_gracefully). While the loop's MemoryBudget sheds load
+/// it pauses reading on the channels that hold the most (at least the mean
+/// and 16 KiB), looked at again every second, and resumes them all when the
+/// budget is back to normal. A loop service: the core loop holds it
 /// without knowing what a channel is.
 class ChannelRegistry final : public LoopService {
  public:
-  explicit ChannelRegistry(EventLoop& loop) noexcept : loop_(&loop) {}
+  explicit ChannelRegistry(EventLoop& loop);
   ~ChannelRegistry() override;
 
   /// The registry of `loop`. Loop thread.
@@ -42,8 +45,12 @@ class ChannelRegistry final : public LoopService {
   void shutdown_gracefully() override;
   std::size_t open_count() const noexcept override { return size(); }
   void close_all(bool deadline_passed) noexcept override;
+  std::size_t trim() noexcept override;
 
  private:
+  void on_memory_level(MemoryBudget::Level level);
+  void pause_heaviest();
+
   EventLoop* loop_;
   std::vector<std::shared_ptr<Channel>> channels_;
   std::atomic<std::size_t> count_{0};

@@ -56,7 +56,10 @@ class ByteToMessageDecoder : public InboundHandler<Buffer, Out> {
   void decode_all(HandlerContext& ctx, Buffer& in);
   void after_decoding(HandlerContext& ctx, Buffer& in, Buffer& source);
   void pass_on_rest(HandlerContext& ctx, Buffer& source);
+  /// Tells the channel what the cumulation holds now (MemoryBudget).
+  void account(HandlerContext& ctx) noexcept;
   Buffer cumulation_;
+  std::uint32_t accounted_ = 0;  // cumulation capacity told to the channel; a frame stays below 4 GiB
   bool decoding_ = false;  // inside decode_all (a handler downstream may remove us)
   bool removed_ = false;
 };

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "sluice/core/buffer_pool.hpp"
+#include "sluice/core/memory_budget.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/core/timer_wheel.hpp"
 
@@ -128,6 +129,8 @@ class EventLoop {
   char* read_slab() noexcept { return read_slab_.get(); }
   std::size_t read_slab_size() const noexcept { return options_.read_slab_bytes; }
   BufferPool& buffer_pool() noexcept { return pool_; }
+  /// What this loop's connections hold, against its budget. See MemoryBudget.
+  MemoryBudget& memory() noexcept { return memory_; }
   uv_loop_t* uv() noexcept { return &loop_; }
   const std::string& name() const noexcept { return options_.name; }
 
@@ -226,6 +229,7 @@ class EventLoop {
   TimerId wheel_timer_ = 0;
 
   BufferPool pool_;
+  MemoryBudget memory_;
   std::unique_ptr<char[]> read_slab_;
 
   // Services are added on the loop thread and read from others

@@ -21,6 +21,11 @@ struct ServerOptions {
   /// Above this many open connections (all loops together) new ones are
   /// closed at once and counted in rejected(). 0: no limit.
   std::size_t max_connections = 0;
+  /// Bytes each loop's connections may hold (write queues, read
+  /// cumulations, bodies being read) before the loop sheds load: see
+  /// MemoryBudget. Set on every loop of the group at start(); 0 leaves the
+  /// loops as they are (no budget unless another server set one).
+  std::size_t memory_budget_bytes = 256 * 1024 * 1024;
   ChannelOptions channel{};
 };
 
@@ -53,7 +58,7 @@ class TcpServer {
 
   std::size_t connections() const noexcept;      // open now
   std::uint64_t accepted() const noexcept;       // since start
-  std::uint64_t rejected() const noexcept;       // closed at once: over max_connections
+  std::uint64_t rejected() const noexcept;       // closed at once: over max_connections or the memory budget
   std::uint64_t accept_errors() const noexcept;  // accept failures libuv reported
   /// Connections accepted by loop i (to see the kernel's spread).
   std::uint64_t accepted_on(std::size_t loop_index) const;

@@ -1,6 +1,9 @@
 #pragma once
 // Template definitions of ByteToMessageDecoder (included by its header).
 
+#include <algorithm>
+#include <cstdint>
+
 #include "sluice/channel/channel.hpp"
 #include "sluice/codec/byte_to_message_decoder.hpp"
 
@@ -52,6 +55,15 @@ void ByteToMessageDecoder<Out>::after_decoding(HandlerContext& ctx, Buffer& in, 
   } else if (cumulation_.empty() || !ctx.channel().is_active()) {
     cumulation_.release();  // an idle or closed connection holds no buffer
   }
+  account(ctx);
+}
+
+template <class Out>
+void ByteToMessageDecoder<Out>::account(HandlerContext& ctx) noexcept {
+  auto now = static_cast<std::uint32_t>(std::min<std::size_t>(cumulation_.capacity(), UINT32_MAX));
+  if (now == accounted_) return;
+  ctx.channel().account_memory(static_cast<std::ptrdiff_t>(now) - static_cast<std::ptrdiff_t>(accounted_));
+  accounted_ = now;
 }
 
 template <class Out>
@@ -61,6 +73,7 @@ void ByteToMessageDecoder<Out>::pass_on_rest(HandlerContext& ctx, Buffer& source
     ctx.fire_read(rest);
   }
   cumulation_.release();
+  account(ctx);
 }
 
 template <class Out>
