@@ -174,9 +174,20 @@ void Channel::arm_linger_timer(std::uint64_t ms) {
 
 void Channel::on_linger_timeout(void* self) { static_cast<Channel*>(self)->close_now(); }
 
+void Channel::charge(std::size_t n) noexcept {
+  MemoryBudget& memory = loop_->memory();
+  memory.charge(n);
+  // Shedding load: a connection that now holds a heavy share stops reading.
+  if (memory.level() != MemoryBudget::Level::normal && !paused_for_memory_ &&
+      held_bytes() >= memory.pause_threshold()) {
+    paused_for_memory_ = true;
+    update_reading();
+  }
+}
+
 void Channel::add_pending(std::size_t n) {
-  loop_->memory().charge(n);
   std::size_t pending = pending_outbound_bytes_.fetch_add(n, std::memory_order_relaxed) + n;
+  charge(n);
   if (pending > options_->write_high_watermark && writable_.load(std::memory_order_relaxed)) {
     writable_.store(false, std::memory_order_release);
     if (options_->pause_reading_when_unwritable) {
@@ -263,7 +274,7 @@ void Channel::account_memory(std::ptrdiff_t delta) noexcept {
   if (closed_ || delta == 0) return;  // closing released the whole account
   if (delta > 0) {
     handler_held_ += static_cast<std::size_t>(delta);
-    loop_->memory().charge(static_cast<std::size_t>(delta));
+    charge(static_cast<std::size_t>(delta));
   } else {
     auto less = std::min(static_cast<std::size_t>(-delta), handler_held_);
     handler_held_ -= less;

@@ -34,6 +34,7 @@ void ChannelRegistry::pause_heaviest() {
   std::size_t total = 0;
   for (auto& c : channels_) total += c->held_bytes();
   std::size_t threshold = std::max(total / channels_.size(), kMinPausedHolding);
+  loop_->memory().set_pause_threshold(threshold);  // for channels that get there later
   for (auto& c : channels_) {
     if (!c->paused_for_memory() && c->held_bytes() >= threshold) c->set_paused_for_memory(true);
   }

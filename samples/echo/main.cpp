@@ -1,5 +1,6 @@
 // sluice-echo: an echo server on N loops (see --help).
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -27,6 +28,9 @@ An echo server: every byte (or frame) a client sends comes back.
   --idle-timeout MS    close a connection after MS milliseconds with no
                        traffic (default 0: never)
   --max-connections N  refuse connections beyond N (default 0: no limit)
+  --memory-budget MB   what each loop's connections may hold (unsent echoes,
+                       partial frames) before the loop refuses new
+                       connections and pauses the heaviest (default 256)
   --help               this text
 
 SIGINT or SIGTERM shuts the server down gracefully.
@@ -63,6 +67,8 @@ int main(int argc, char** argv) {
       idle_timeout_ms = flags.number();
     } else if (flag == "--max-connections") {
       server_options.max_connections = flags.number();
+    } else if (flag == "--memory-budget") {
+      server_options.memory_budget_bytes = std::max<std::uint64_t>(1, flags.number()) * 1024 * 1024;
     } else {
       flags.unknown(flag);
     }

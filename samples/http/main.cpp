@@ -31,6 +31,10 @@ Listening:
   --loops N                   event loops, one thread each (default: one per CPU)
   --pin                       pin loop i to CPU i
   --max-connections N         refuse connections beyond N (default 0: no limit)
+  --memory-budget MB          what each loop's connections may hold (write
+                              queues, bodies being read) before the loop sheds
+                              load: new connections refused, the heaviest
+                              paused, then new requests 503 (default 256)
 
 Limits (each answered with its status, then the connection closes):
   --max-target-bytes N        request target (default 8192; 414)
@@ -81,6 +85,8 @@ int main(int argc, char** argv) {
       group_options.pin = true;
     } else if (flag == "--max-connections") {
       options.listen.max_connections = flags.number();
+    } else if (flag == "--memory-budget") {
+      options.listen.memory_budget_bytes = std::max<std::uint64_t>(1, flags.number()) * 1024 * 1024;
     } else if (flag == "--max-target-bytes") {
       c.max_target_bytes = flags.number();
     } else if (flag == "--max-header-bytes") {
@@ -116,9 +122,16 @@ int main(int argc, char** argv) {
   sluice::EventLoopGroup group(group_options);
   sluice::HttpServer* server_ptr = nullptr;
   auto routes = sluice::sample::make_routes([&group, &server_ptr] {
+    nlohmann::json memory = nlohmann::json::array();
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      const sluice::MemoryBudget& m = group.at(i).memory();
+      memory.push_back({{"held", m.held()}, {"peak", m.peak()}, {"budget", m.budget()},
+                        {"level", static_cast<int>(m.level())}, {"refused_connections", m.refused_connections()}});
+    }
     return nlohmann::json{{"status", "ok"},
                           {"loops", group.size()},
-                          {"connections", server_ptr != nullptr ? server_ptr->tcp().connections() : 0}};
+                          {"connections", server_ptr != nullptr ? server_ptr->tcp().connections() : 0},
+                          {"memory", std::move(memory)}};
   });
   sluice::HttpServer server(group, options, routes);
   server_ptr = &server;

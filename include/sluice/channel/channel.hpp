@@ -244,6 +244,7 @@ class Channel : public std::enable_shared_from_this<Channel> {
     loop_->execute(std::forward<F>(fn));
   }
   void add_pending(std::size_t n);
+  void charge(std::size_t n) noexcept;
   void maybe_finish_closing();
   void close_when_flushed(bool lingering);
   void arm_linger_timer(std::uint64_t ms);

@@ -53,6 +53,12 @@ class MemoryBudget {
   std::uint64_t refused_connections() const noexcept { return refused_.load(std::memory_order_relaxed); }
   void count_refused_connection() noexcept { refused_.fetch_add(1, std::memory_order_relaxed); }
 
+  /// While not normal: a connection holding at least this much pauses
+  /// reading as soon as it gets there (the channel layer sets it when
+  /// shedding begins). Loop thread.
+  void set_pause_threshold(std::size_t bytes) noexcept { pause_threshold_ = bytes; }
+  std::size_t pause_threshold() const noexcept { return pause_threshold_; }
+
   /// Told of every level change, in the order added. Loop thread.
   void on_level_change(Listener listener) { listeners_.push_back(std::move(listener)); }
 
@@ -69,6 +75,7 @@ class MemoryBudget {
   // and release() compare against these and nothing else.
   std::size_t next_up_ = SIZE_MAX;
   std::size_t next_down_ = 0;
+  std::size_t pause_threshold_ = SIZE_MAX;
   std::vector<Listener> listeners_;
 };
 
