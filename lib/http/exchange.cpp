@@ -24,6 +24,7 @@ void Exchange::reset() noexcept {
   keep_alive = true;
   chunked = false;
   body_bytes = 0;
+  request_body_held = 0;
   on_writable = nullptr;
   on_deadline = nullptr;
   dispatching = false;

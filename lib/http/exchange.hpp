@@ -43,6 +43,7 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
   bool keep_alive = true;  // false: the connection closes after this answer
   bool chunked = false;    // a streamed answer framed in chunks (HTTP/1.1)
   std::size_t body_bytes = 0;
+  std::size_t request_body_held = 0;  // the request's body as counted against the memory budget
   std::function<void()> on_writable;
   std::function<void(const ResponseWriter&)> on_deadline;
   TimerWheel::Entry deadline{&Exchange::deadline_passed, this};

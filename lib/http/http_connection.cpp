@@ -244,6 +244,8 @@ void HttpConnection::hand_on(HttpRequestPtr request) {
   std::shared_ptr<Exchange> exchange = Recycler<Exchange>::take();
   exchange->keep_alive = request->keep_alive && request->error_status == 0;
   s.fresh.last_keep_alive = exchange->keep_alive;
+  exchange->request_body_held = request->body.size();
+  s.fresh.bodies_held += exchange->request_body_held;
   exchange->request = std::move(request);
   exchange->loop = &ctx_->loop();
   exchange->connection = s.fresh.self;
@@ -299,10 +301,7 @@ void HttpConnection::account_memory() noexcept {
   // back, the body being read, and the bodies of requests in flight.
   std::size_t held = 0;
   if (state_ != nullptr) {
-    held = state_->fresh.held.readable_bytes() + state_->decoder.body_bytes();
-    state_->queue.for_each([&held](const Exchange& e) {
-      if (e.request) held += e.request->body.size();
-    });
+    held = state_->fresh.held.readable_bytes() + state_->decoder.body_bytes() + state_->fresh.bodies_held;
   }
   if (held == accounted_) return;
   ctx_->channel().account_memory(static_cast<std::ptrdiff_t>(held) - static_cast<std::ptrdiff_t>(accounted_));

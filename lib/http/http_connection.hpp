@@ -31,6 +31,7 @@ struct RequestState {
     std::weak_ptr<HttpConnection> self;
     std::size_t in_flight = 0;   // exchanges in `queue`
     Buffer held;                 // input not decoded yet while reading is stopped
+    std::size_t bodies_held = 0;  // the request bodies of the exchanges in `queue`
     bool continue_owed = false;  // "100 Continue" waits for earlier answers to leave
     bool last_keep_alive = true; // the request handed on last keeps the connection
   } fresh;

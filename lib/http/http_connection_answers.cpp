@@ -172,6 +172,7 @@ void HttpConnection::answered(const Exchange& exchange) {
   if (state_ == nullptr || conn_state_ == ConnState::closed) return;
   RequestState& s = *state_;
   --s.fresh.in_flight;
+  s.fresh.bodies_held -= exchange.request_body_held;
   if (!exchange.keep_alive || (conn_state_ == ConnState::closing && s.fresh.in_flight == 0)) {
     // The client may have sent more (pipelined requests, the rest of a
     // refused body): a lingering close, so it reads this answer rather
@@ -210,6 +211,7 @@ void HttpConnection::close_exchanges() noexcept {
   });
   queue.clear();
   state_->fresh.in_flight = 0;
+  state_->fresh.bodies_held = 0;
 }
 
 }  // namespace sluice::detail
