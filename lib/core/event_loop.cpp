@@ -57,7 +57,9 @@ EventLoop::EventLoop(Options options)
 }
 
 EventLoop::EventLoop(Options options, HandDriven) : EventLoop(std::move(options)) {
+  // The wheel's clock starts where this loop's does: at 0.
   hand_clock_ms_ = 0;
+  wheel_.~TimerWheel();
   new (&wheel_) TimerWheel(options_.wheel_tick_ms, options_.wheel_slots, now());
   bind_to_current_thread();
 }

@@ -40,8 +40,11 @@ struct WithRoomAfter {
   template <class U>
   WithRoomAfter(const WithRoomAfter<U>&) noexcept {}
   T* allocate(std::size_t n) {
-    auto* bytes = static_cast<char*>(::operator new(n * sizeof(T) + t_room.extra));
-    t_room.room = bytes + n * sizeof(T);
+    // The room starts aligned for any handler (malloc's blocks are).
+    constexpr std::size_t kAlign = alignof(std::max_align_t);
+    std::size_t head = (n * sizeof(T) + kAlign - 1) / kAlign * kAlign;
+    auto* bytes = static_cast<char*>(::operator new(head + t_room.extra));
+    t_room.room = bytes + head;
     return reinterpret_cast<T*>(bytes);
   }
   void deallocate(T* p, std::size_t) noexcept { ::operator delete(p); }
@@ -55,9 +58,7 @@ struct WithRoomAfter {
 std::shared_ptr<TcpChannel> TcpChannel::create(EventLoop& loop, std::shared_ptr<const ChannelOptions> options,
                                                std::size_t block_bytes) {
   if (block_bytes == 0) return std::make_shared<TcpChannel>(Key{}, loop, std::move(options));
-  // The room after the block need not be aligned: Pipeline::give_block
-  // aligns it, which may cost up to this much.
-  t_room = RoomRequest{block_bytes + alignof(std::max_align_t) - 1, nullptr};
+  t_room = RoomRequest{block_bytes, nullptr};
   auto channel = std::allocate_shared<TcpChannel>(WithRoomAfter<TcpChannel>(), Key{}, loop, std::move(options));
   channel->pipeline().give_block(t_room.room, t_room.extra);
   t_room = RoomRequest{};
