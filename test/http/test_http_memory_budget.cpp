@@ -127,10 +127,13 @@ TEST_CASE("a crowd uploading bodies it never reads the answers of cannot push a 
   CHECK(memory.peak() <= kBudget + kSlack);
   std::size_t rss_growth = rss_bytes() - rss_before;
   INFO("RSS grew by " << rss_growth);
+#ifndef __SANITIZE_ADDRESS__
   // The process: the budget, the slack, and what malloc and the loop keep
   // around them (pooled buffers, fragments); without the budget it is
-  // several times this.
+  // several times this. (Not under AddressSanitizer, whose quarantine keeps
+  // freed memory on purpose: there the loop's own count above is the check.)
   CHECK(rss_growth <= kBudget + kSlack + 16 * kMiB);
+#endif
 
   // Still shedding (the crowd holds what it sent, and its timeouts are far
   // off): a new connection is refused at once on this loop.
