@@ -180,8 +180,7 @@ void Channel::charge(std::size_t n) noexcept {
   // Shedding load: a connection that now holds a heavy share stops reading.
   if (memory.level() != MemoryBudget::Level::normal && !paused_for_memory_ &&
       held_bytes() >= memory.pause_threshold()) {
-    paused_for_memory_ = true;
-    update_reading();
+    set_paused_for_memory(true);
   }
 }
 
