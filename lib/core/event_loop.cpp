@@ -112,7 +112,9 @@ void EventLoop::thread_main() {
   // stop() closed every handle; one more run delivers the close callbacks,
   // and what those posted (channel releases) runs here, on this thread.
   uv_run(&loop_, UV_RUN_DEFAULT);
+  run_deferred();
   drain_posted_tasks();
+  run_deferred();
   int rc = uv_loop_close(&loop_);
   if (rc != 0) {
     log().error("loop {}: uv_loop_close: {} (a handle was left open)", options_.name, uv_strerror(rc));
@@ -136,7 +138,8 @@ void EventLoop::close_everything() {
   if (stopping_) return;
   stopping_ = true;
   for (auto& entry : services_) entry.second->close_all(deadline_passed_);
-  // Run what the closes posted before the wake-up handle goes away.
+  // Run what the closes deferred and posted before the wake-up handle goes away.
+  run_deferred();
   run_posted_tasks();
   timers_.clear();
   timer_heap_.clear();
@@ -209,6 +212,19 @@ void EventLoop::drain_posted_tasks() {
       if (pending_.empty()) return;
     }
     run_posted_tasks();
+  }
+}
+
+void EventLoop::run_deferred() noexcept {
+  // A deferred task may defer more: they run in this pass too. Swapped out
+  // first, so a task that defers never grows the vector being walked.
+  while (!deferred_.empty()) {
+    std::vector<Task> batch = std::move(deferred_spare_);  // lends its capacity
+    batch.clear();
+    batch.swap(deferred_);
+    for (Task& t : batch) run_guarded(t, "deferred task");
+    batch.clear();
+    deferred_spare_ = std::move(batch);
   }
 }
 
@@ -376,12 +392,14 @@ EventLoop::Stats EventLoop::stats() const noexcept {
 void EventLoop::on_prepare(uv_prepare_t* handle) {
   // About to block in poll: the time since the last wake-up was busy time.
   auto* self = static_cast<EventLoop*>(handle->data);
+  self->run_deferred();  // what timers and close callbacks deferred
   std::uint64_t t = uv_hrtime();
   self->busy_ns_.fetch_add(t - self->last_wake_ns_, std::memory_order_relaxed);
 }
 
 void EventLoop::on_check(uv_check_t* handle) {
   auto* self = static_cast<EventLoop*>(handle->data);
+  self->run_deferred();  // what the poll phase's callbacks deferred
   self->last_wake_ns_ = uv_hrtime();
   self->iterations_.fetch_add(1, std::memory_order_relaxed);
 }

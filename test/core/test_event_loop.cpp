@@ -233,6 +233,61 @@ TEST_CASE("EventLoop: execute runs inline on the loop thread and posts from else
   CHECK(f.get());
 }
 
+TEST_CASE("EventLoop: defer runs after the current callback, in order, before the next posted task", "[event_loop]") {
+  std::vector<std::string> order;
+  std::promise<void> done;
+  auto f = done.get_future();
+  EventLoop loop;
+  loop.start();
+  loop.post([&] {
+    loop.defer([&] {
+      order.push_back("deferred 1");
+      loop.defer([&] { order.push_back("deferred by a deferred"); });
+    });
+    loop.defer([&] { order.push_back("deferred 2"); });
+    loop.post([&] {
+      order.push_back("posted");
+      done.set_value();
+    });
+    order.push_back("task finished");
+  });
+  REQUIRE(ready(f));
+  CHECK(order == std::vector<std::string>{"task finished", "deferred 1", "deferred 2", "deferred by a deferred", "posted"});
+}
+
+TEST_CASE("EventLoop: a task deferred from a timer runs before the loop waits again", "[event_loop]") {
+  // Nothing else is due: if the deferred task waited for the next wake-up,
+  // it would not run until the far timer below.
+  std::promise<void> done;
+  auto f = done.get_future();
+  EventLoop loop;
+  loop.start();
+  loop.run_after(3600 * 1000, [] {});
+  loop.run_after(1, [&] { loop.defer([&] { done.set_value(); }); });
+  REQUIRE(ready(f));
+}
+
+TEST_CASE("EventLoop: stop runs what close_all deferred", "[event_loop]") {
+  struct Deferring final : sluice::LoopService {
+    explicit Deferring(EventLoop& l) : loop(l) {}
+    void close_all(bool) noexcept override {
+      loop.defer([this] { ran = true; });
+    }
+    EventLoop& loop;
+    bool ran = false;
+  };
+  std::atomic<bool> ran{false};
+  {
+    EventLoop loop;
+    loop.start();
+    Deferring* service = nullptr;
+    loop.run_sync([&] { service = &loop.service<Deferring>(); });
+    loop.stop();
+    ran = service->ran;
+  }
+  CHECK(ran.load());
+}
+
 TEST_CASE("EventLoop: run_sync runs the task on the loop and waits for it", "[event_loop]") {
   int value = 0;  // plain int: run_sync's return orders the accesses
   std::thread::id ran_on;

@@ -96,6 +96,14 @@ class EventLoop {
       post(Task(std::forward<F>(fn)));
     }
   }
+  /// Runs `task` on this loop's thread once the callback now running has
+  /// returned, before the loop next waits for events: "soon, but not inside
+  /// me" (a transport releases a closed connection so, never under the frame
+  /// that closed it). No lock, no wake-up. Loop thread.
+  void defer(Task task) {
+    assert_in_loop_thread("EventLoop::defer");
+    deferred_.push_back(std::move(task));
+  }
   /// Runs `task` on the loop and waits for it. Any thread but the loop's own
   /// (on the loop thread it just runs it).
   void run_sync(Task task);
@@ -192,6 +200,7 @@ class EventLoop {
   void bind_to_current_thread();
   void run_posted_tasks();
   void drain_posted_tasks();
+  void run_deferred() noexcept;
   void add_timer(TimerId id, std::uint64_t delay_ms, std::uint64_t period_ms, Task task);
   void run_due_timers();
   void arm_timer();
@@ -220,6 +229,8 @@ class EventLoop {
   std::vector<Task> running_tasks_;
   std::atomic<bool> wakeup_pending_{false};
   std::atomic<bool> wakeup_closed_{false};
+  std::vector<Task> deferred_;  // defer(): loop thread only
+  std::vector<Task> deferred_spare_;
 
   std::atomic<TimerId> next_timer_id_{1};
   std::vector<HeapItem> timer_heap_;
