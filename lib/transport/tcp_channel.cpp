@@ -1,10 +1,17 @@
 #include "sluice/transport/tcp_channel.hpp"
 
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <memory>
-#include <stdexcept>
 #include <utility>
 
+#include "poller.hpp"
 #include "sluice/channel/channel_registry.hpp"
 #include "sluice/core/log.hpp"
 
@@ -14,14 +21,6 @@ namespace {
 // Enough buffers per writev to batch a pipelined burst; IOV_MAX is 1024.
 constexpr std::size_t kMaxIov = 64;
 
-uv_stream_t* as_stream(uv_tcp_t* t) { return reinterpret_cast<uv_stream_t*>(t); }
-}  // namespace
-
-std::shared_ptr<TcpChannel> TcpChannel::create(EventLoop& loop, ChannelOptions options) {
-  return create(loop, std::make_shared<const ChannelOptions>(options));
-}
-
-namespace {
 // What WithRoomAfter is asked for and tells back, for the one allocation
 // allocate_shared makes on this thread. Not in the allocator: a stateful
 // allocator is stored in the shared_ptr's block, 16 bytes per connection.
@@ -55,37 +54,37 @@ struct WithRoomAfter {
 };
 }  // namespace
 
-std::shared_ptr<TcpChannel> TcpChannel::create(EventLoop& loop, std::shared_ptr<const ChannelOptions> options,
-                                               std::size_t block_bytes) {
-  if (block_bytes == 0) return std::make_shared<TcpChannel>(Key{}, loop, std::move(options));
+std::shared_ptr<TcpChannel> TcpChannel::create(EventLoop& loop, int fd, const SocketAddress& remote,
+                                               std::shared_ptr<const ChannelOptions> options, std::size_t block_bytes) {
+  if (block_bytes == 0) return std::make_shared<TcpChannel>(Key{}, loop, fd, remote, std::move(options));
   t_room = RoomRequest{block_bytes, nullptr};
-  auto channel = std::allocate_shared<TcpChannel>(WithRoomAfter<TcpChannel>(), Key{}, loop, std::move(options));
+  auto channel =
+      std::allocate_shared<TcpChannel>(WithRoomAfter<TcpChannel>(), Key{}, loop, fd, remote, std::move(options));
   channel->pipeline().give_block(t_room.room, t_room.extra);
   t_room = RoomRequest{};
   return channel;
 }
 
-TcpChannel::TcpChannel(Key, EventLoop& loop, std::shared_ptr<const ChannelOptions> options)
-    : Channel(loop, std::move(options)) {
-  int rc = uv_tcp_init(loop.uv(), &handle_);
-  if (rc != 0) throw std::runtime_error(std::string("uv_tcp_init: ") + uv_strerror(rc));
-  handle_.data = this;
+TcpChannel::TcpChannel(Key, EventLoop& loop, int fd, const SocketAddress& remote,
+                       std::shared_ptr<const ChannelOptions> options)
+    : Channel(loop, std::move(options)), fd_(fd) {
+  remote_address_ = remote;
+}
+
+TcpChannel::~TcpChannel() {
+  // Never started, or the loop went before the channel was closed.
+  if (fd_ >= 0) ::close(fd_);
 }
 
 SocketAddress TcpChannel::transport_local_address() const {
-  if (closed()) return {};
+  if (fd_ < 0) return {};
   sockaddr_storage addr{};
-  int len = sizeof addr;
-  if (uv_tcp_getsockname(&handle_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return {};
+  socklen_t len = sizeof addr;
+  if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return {};
   return SocketAddress::from(reinterpret_cast<sockaddr*>(&addr));
 }
 
 void TcpChannel::start(const ChannelInitializer& initializer) {
-  sockaddr_storage addr{};
-  int len = sizeof addr;
-  if (uv_tcp_getpeername(&handle_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    remote_address_ = SocketAddress::from(reinterpret_cast<sockaddr*>(&addr));
-  }
   ChannelRegistry::of(loop()).add(shared_from_this());
   try {
     if (initializer) initializer(*this);
@@ -97,28 +96,66 @@ void TcpChannel::start(const ChannelInitializer& initializer) {
   activate();
 }
 
+void TcpChannel::watch(std::uint8_t wanted) noexcept {
+  if (fd_ < 0) return;
+  int rc = detail::Poller::of(loop()).watch(fd_, *this, interest_, wanted);
+  if (rc != 0) transport_failed("poll", rc);
+}
+
 void TcpChannel::transport_start_reading() {
-  int rc = uv_read_start(as_stream(&handle_), &TcpChannel::on_alloc, &TcpChannel::on_read);
-  if (rc != 0) transport_failed("read start", rc);
+  watch(static_cast<std::uint8_t>((interest_ & (detail::Poller::kRead | detail::Poller::kWrite)) | detail::Poller::kRead));
 }
 
-void TcpChannel::transport_stop_reading() { uv_read_stop(as_stream(&handle_)); }
+// Reading stops lazily: the socket stays watched for input until it next
+// reports some (ready() then drops the interest), so a handler that pauses
+// and resumes reading between two reads costs no system call.
+void TcpChannel::transport_stop_reading() {}
 
-void TcpChannel::on_alloc(uv_handle_t* handle, std::size_t, uv_buf_t* buf) {
-  auto* self = static_cast<TcpChannel*>(handle->data);
-  buf->base = self->loop().read_slab();
-  buf->len = self->loop().read_slab_size();
+void TcpChannel::ready(std::uint32_t events) noexcept {
+  if (fd_ < 0) return;  // closed earlier in the same batch
+  // An error or hang-up is reported whatever the socket is watched for: the
+  // read or the write that follows meets it.
+  bool failed = (events & (EPOLLERR | EPOLLHUP)) != 0;
+  if ((events & EPOLLOUT) != 0 || (failed && waiting_writable_)) {
+    waiting_writable_ = false;
+    transport_flush();
+    if (fd_ < 0) return;
+  }
+  if ((events & EPOLLIN) != 0 || failed) {
+    if (is_reading()) {
+      read_ready();
+    } else if (failed) {
+      // Not reading now: watching it would report the failure again and
+      // again. Out of the set; watching again puts it back, and reports it.
+      detail::Poller::of(loop()).forget(fd_, interest_);
+    } else {
+      watch(static_cast<std::uint8_t>(interest_ & detail::Poller::kWrite));
+    }
+  }
 }
 
-void TcpChannel::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-  auto* self = static_cast<TcpChannel*>(stream->data);
-  if (nread > 0) {
-    Buffer bytes = Buffer::borrow(buf->base, static_cast<std::size_t>(nread));
-    self->bytes_read(bytes);
-  } else if (nread == UV_EOF) {
-    self->peer_shutdown_output();
-  } else if (nread < 0) {
-    self->transport_failed("read", static_cast<int>(nread));
+void TcpChannel::read_ready() {
+  // Read until the kernel has no more, or a read fills the slab and more may
+  // wait (a bound, so one busy peer cannot starve the loop's others).
+  char* slab = loop().read_slab();
+  std::size_t size = loop().read_slab_size();
+  for (int round = 0; round < 32 && fd_ >= 0 && is_reading(); ++round) {
+    ssize_t n = ::read(fd_, slab, size);
+    if (n > 0) {
+      Buffer bytes = Buffer::borrow(slab, static_cast<std::size_t>(n));
+      bytes_read(bytes);
+      if (static_cast<std::size_t>(n) < size) return;
+    } else if (n == 0) {
+      peer_shutdown_output();
+      return;
+    } else if (errno == EINTR) {
+      continue;
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      return;
+    } else {
+      transport_failed("read", -errno);
+      return;
+    }
   }
 }
 
@@ -136,102 +173,62 @@ void TcpChannel::consume_written(std::size_t n) noexcept {
 }
 
 void TcpChannel::transport_flush() {
-  while (!writing_ && !closed() && flushed_count_ > 0) {
-    uv_buf_t bufs[kMaxIov];
+  while (!waiting_writable_ && fd_ >= 0 && flushed_count_ > 0) {
+    iovec iov[kMaxIov];
     std::size_t count = std::min(flushed_count_, kMaxIov);
     std::size_t total = 0;
     for (std::size_t i = 0; i < count; ++i) {
       Buffer& b = outbound_[i];
-      bufs[i] = uv_buf_init(b.peek_mut(), static_cast<unsigned>(b.readable_bytes()));
+      iov[i].iov_base = b.peek_mut();
+      iov[i].iov_len = b.readable_bytes();
       total += b.readable_bytes();
     }
-    int rc = uv_try_write(as_stream(&handle_), bufs, static_cast<unsigned>(count));
-    if (rc == UV_EAGAIN) rc = 0;
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = count;
+    // MSG_NOSIGNAL: a peer that reset gets us EPIPE, not SIGPIPE.
+    ssize_t rc = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
     if (rc < 0) {
-      transport_failed("write", rc);
-      return;
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        transport_failed("write", -errno);
+        return;
+      }
+      rc = 0;
     }
     auto written = static_cast<std::size_t>(rc);
     consume_written(written);
-    bool all_taken = written == total;
     if (written > 0) bytes_sent(written);  // may close the channel
-    if (!all_taken && !closed()) write_rest();
+    if (written < total) waiting_writable_ = true;
   }
-}
-
-void TcpChannel::write_rest() {
-  // The kernel's buffer is full: one uv_write takes the next batch and tells
-  // us when the socket drained it.
-  std::size_t count = std::min(flushed_count_, kMaxIov);
-  uv_buf_t bufs[kMaxIov];
-  Requests& w = requests();
-  w.write_bytes = 0;
-  for (std::size_t i = 0; i < count; ++i) {
-    w.write_buffers.push_back(std::move(outbound_.front()));
-    outbound_.pop_front();
-    Buffer& b = w.write_buffers.back();
-    bufs[i] = uv_buf_init(b.peek_mut(), static_cast<unsigned>(b.readable_bytes()));
-    w.write_bytes += b.readable_bytes();
-  }
-  flushed_count_ -= count;
-  w.write.data = this;
-  int rc = uv_write(&w.write, as_stream(&handle_), bufs, static_cast<unsigned>(count), &TcpChannel::on_write);
-  if (rc != 0) {
-    w.write_buffers.clear();
-    transport_failed("write", rc);
-    return;
-  }
-  writing_ = true;
-}
-
-void TcpChannel::on_write(uv_write_t* req, int status) {
-  auto* self = static_cast<TcpChannel*>(req->data);
-  self->writing_ = false;
-  Requests& w = *self->requests_;
-  std::size_t sent = w.write_bytes;
-  w.write_buffers.clear();
-  w.write_bytes = 0;
-  if (self->closed()) return;
-  if (status < 0) {
-    self->transport_failed("write", status);
-    return;
-  }
-  self->bytes_sent(sent);
-  if (!self->closed()) self->transport_flush();
+  // Watched for output only while the kernel's buffer is full.
+  auto watching = static_cast<std::uint8_t>(interest_ & (detail::Poller::kRead | detail::Poller::kWrite));
+  auto wanted = static_cast<std::uint8_t>(waiting_writable_ ? watching | detail::Poller::kWrite
+                                                            : watching & ~detail::Poller::kWrite);
+  if (wanted != watching) watch(wanted);
 }
 
 void TcpChannel::transport_shutdown_output() {
-  uv_shutdown_t& req = requests().shutdown;
-  req.data = this;
-  int rc = uv_shutdown(&req, as_stream(&handle_), &TcpChannel::on_shutdown);
-  if (rc != 0) log().debug("channel {}: shutdown: {}", id(), uv_strerror(rc));
-}
-
-void TcpChannel::on_shutdown(uv_shutdown_t*, int) {}
-
-TcpChannel::Requests& TcpChannel::requests() {
-  if (!requests_) requests_ = std::make_unique<Requests>();
-  return *requests_;
+  // Only called once the queue is empty (Channel::maybe_finish_closing).
+  if (fd_ >= 0 && ::shutdown(fd_, SHUT_WR) != 0) log().debug("channel {}: shutdown: {}", id(), uv_strerror(-errno));
 }
 
 void TcpChannel::transport_close() {
-  auto* h = reinterpret_cast<uv_handle_t*>(&handle_);
-  if (uv_is_closing(h)) return;
-  // libuv owns the handle until on_close: keep the channel alive until then,
-  // even if it was never registered with its loop (a refused connection).
-  // The reference rides in the handle's data, which nothing else reads once
-  // the handle is closing (reading has stopped; requests carry their own
-  // data), rather than in a member every open connection would pay for.
-  h->data = new std::shared_ptr<TcpChannel>(std::static_pointer_cast<TcpChannel>(shared_from_this()));
-  uv_close(h, &TcpChannel::on_close);
+  if (fd_ < 0) return;
+  // Out of the set before the descriptor closes: a child process that
+  // inherited it between fork and exec would keep it registered.
+  detail::Poller::of(loop()).forget(fd_, interest_);
+  ::close(fd_);
+  fd_ = -1;
+  waiting_writable_ = false;
+  // Released once the frame that closed it has returned, and after the
+  // poller's batch (which may still name it).
+  loop().defer([self = std::static_pointer_cast<TcpChannel>(shared_from_this())] { self->released(); });
 }
 
-void TcpChannel::on_close(uv_handle_t* handle) {
-  std::unique_ptr<std::shared_ptr<TcpChannel>> keep(static_cast<std::shared_ptr<TcpChannel>*>(handle->data));
-  TcpChannel* self = keep->get();
-  handle->data = self;
-  if (self->close_observer_ != nullptr) std::exchange(self->close_observer_, nullptr)->channel_closed(*self);
-  self->transport_closed();
+void TcpChannel::released() noexcept {
+  if (close_observer_ != nullptr) std::exchange(close_observer_, nullptr)->channel_closed(*this);
+  transport_closed();
 }
 
 }  // namespace sluice

@@ -1,16 +1,27 @@
 #include "sluice/transport/tcp_client.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <future>
 #include <stdexcept>
+#include <utility>
 
+#include "poller.hpp"
 #include "sluice/core/log.hpp"
 
 namespace sluice {
 
 namespace {
 
-struct Attempt {
-  uv_connect_t req{};
+// One connect, from resolving the name to the channel (or the error). Owned
+// by itself: it deletes itself, deferred, once finished and out of libuv's
+// and the poller's hands.
+struct Attempt final : detail::PollTarget {
   uv_getaddrinfo_t resolve{};
   EventLoop* loop = nullptr;
   std::string host;
@@ -18,10 +29,12 @@ struct Attempt {
   ChannelInitializer initializer;
   TcpClient::ConnectCallback done;
   ClientOptions options;
-  std::shared_ptr<TcpChannel> channel;
+  SocketAddress peer;
+  int fd = -1;                // the socket while connecting
+  std::uint8_t interest = 0;  // Poller::Interest of `fd`
   EventLoop::TimerId timer = 0;
-  bool finished = false;  // done has run (success, failure or timeout)
-  bool in_libuv = false;  // libuv still holds `req` or `resolve`
+  bool finished = false;   // done has run (success, failure or timeout)
+  bool resolving = false;  // libuv holds `resolve`
 
   void finish(std::shared_ptr<Channel> result, std::string error) {
     if (finished) return;
@@ -30,60 +43,97 @@ struct Attempt {
     auto callback = std::move(done);
     callback(std::move(result), std::move(error));
   }
+  void fail(const std::string& what) {
+    drop_socket();
+    finish(nullptr, "connect to " + host + ": " + what);
+    release();
+  }
+  void drop_socket() noexcept {
+    if (fd < 0) return;
+    detail::Poller::of(*loop).forget(fd, interest);
+    ::close(fd);
+    fd = -1;
+  }
+  /// Deleted once its events are out of the poller's batch and libuv no
+  /// longer holds the name lookup (on_resolved then releases it).
+  void release() {
+    if (resolving) return;
+    loop->defer([this] { delete this; });
+  }
+
+  void connect_to(const SocketAddress& addr);
+  void ready(std::uint32_t events) noexcept override;
+  void connected();
 };
 
-void on_connect(uv_connect_t* req, int status) {
-  auto* a = static_cast<Attempt*>(req->data);
-  a->in_libuv = false;
-  if (a->finished) {  // timed out: the channel was closed already
-    delete a;
+void Attempt::connect_to(const SocketAddress& addr) {
+  peer = addr;
+  fd = ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    fail(uv_strerror(-errno));
     return;
   }
-  if (status < 0) {
-    a->channel->close_now();
-    a->finish(nullptr, std::string("connect to ") + a->host + ": " + uv_strerror(status));
-  } else {
-    if (a->options.tcp_nodelay) uv_tcp_nodelay(a->channel->handle(), 1);
-    a->channel->start(a->initializer);
-    if (a->channel->is_active()) {
-      a->finish(a->channel, "");
-    } else {
-      a->finish(nullptr, "connect to " + a->host + ": the pipeline did not start (see the log)");
-    }
+  if (::connect(fd, addr.sockaddr_ptr(), addr.length()) == 0) {
+    connected();
+    return;
   }
-  delete a;
+  if (errno != EINPROGRESS) {
+    fail(uv_strerror(-errno));
+    return;
+  }
+  // Writable once the handshake is over, either way.
+  int rc = detail::Poller::of(*loop).watch(fd, *this, interest, detail::Poller::kWrite);
+  if (rc != 0) fail(uv_strerror(rc));
 }
 
-void connect_to(Attempt* a, const sockaddr* addr) {
-  a->channel = TcpChannel::create(*a->loop, a->options.channel);
-  a->req.data = a;
-  int rc = uv_tcp_connect(&a->req, a->channel->handle(), addr, &on_connect);
-  if (rc != 0) {
-    a->channel->close_now();
-    a->finish(nullptr, std::string("connect to ") + a->host + ": " + uv_strerror(rc));
-    delete a;
+void Attempt::ready(std::uint32_t) noexcept {
+  if (finished || fd < 0) return;  // timed out earlier in the same batch
+  int error = 0;
+  socklen_t len = sizeof error;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0) error = errno;
+  if (error == EINPROGRESS) return;
+  if (error != 0) {
+    fail(uv_strerror(-error));
     return;
   }
-  a->in_libuv = true;
+  connected();
+}
+
+void Attempt::connected() {
+  // The channel watches the socket from here on, for itself.
+  detail::Poller::of(*loop).forget(fd, interest);
+  if (options.tcp_nodelay) {
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  auto channel = TcpChannel::create(*loop, std::exchange(fd, -1), peer,
+                                    std::make_shared<const ChannelOptions>(options.channel));
+  channel->start(initializer);
+  if (channel->is_active()) {
+    finish(channel, "");
+  } else {
+    finish(nullptr, "connect to " + host + ": the pipeline did not start (see the log)");
+  }
+  release();
 }
 
 void on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* res) {
   auto* a = static_cast<Attempt*>(req->data);
-  a->in_libuv = false;
+  a->resolving = false;
   if (a->finished) {
     if (res != nullptr) uv_freeaddrinfo(res);
-    delete a;
+    a->release();
     return;
   }
   if (status < 0 || res == nullptr) {
     a->finish(nullptr, "resolve " + a->host + ": " + uv_strerror(status));
-    delete a;
+    a->release();
     return;
   }
   SocketAddress addr = SocketAddress::from(res->ai_addr);
   uv_freeaddrinfo(res);
   addr.set_port(a->port);
-  connect_to(a, addr.sockaddr_ptr());
+  a->connect_to(addr);
 }
 
 }  // namespace
@@ -101,13 +151,13 @@ void TcpClient::connect(EventLoop& loop, std::string host, std::uint16_t port, C
     a->timer = a->loop->run_after(a->options.connect_timeout_ms, [a] {
       a->timer = 0;
       if (a->finished) return;
-      // Closing the channel cancels the pending connect; on_connect frees `a`.
-      if (a->channel) a->channel->close_now();
-      if (!a->channel && a->in_libuv) uv_cancel(reinterpret_cast<uv_req_t*>(&a->resolve));
-      a->finish(nullptr, "connect to " + a->host + ": timed out");
+      // A name lookup in the thread pool is cancelled if it has not begun;
+      // else on_resolved releases `a` when it ends.
+      if (a->resolving) uv_cancel(reinterpret_cast<uv_req_t*>(&a->resolve));
+      a->fail("timed out");
     });
     if (auto numeric = SocketAddress::parse(a->host, a->port)) {
-      connect_to(a, numeric->sockaddr_ptr());
+      a->connect_to(*numeric);
       return;
     }
     a->resolve.data = a;
@@ -116,10 +166,10 @@ void TcpClient::connect(EventLoop& loop, std::string host, std::uint16_t port, C
     int rc = uv_getaddrinfo(a->loop->uv(), &a->resolve, &on_resolved, a->host.c_str(), nullptr, &hints);
     if (rc != 0) {
       a->finish(nullptr, "resolve " + a->host + ": " + uv_strerror(rc));
-      delete a;
+      a->release();
       return;
     }
-    a->in_libuv = true;
+    a->resolving = true;
   });
 }
 

@@ -1,5 +1,6 @@
 #include "sluice/transport/tcp_server.hpp"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -7,21 +8,44 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <system_error>
+#include <utility>
 
+#include "poller.hpp"
 #include "sluice/core/log.hpp"
 
 namespace sluice {
 
 namespace {
 
-struct Listener {
-  uv_tcp_t handle{};
+// Connections taken per readiness event, so one listener's flood leaves the
+// loop's connections their turn; the rest wait for the next iteration.
+constexpr int kAcceptBatch = 128;
+
+// One loop's listening socket, in the loop's epoll set. Owned by its loop
+// from start() until TcpServer::State::close_listeners.
+struct Listener final : detail::PollTarget {
+  int fd = -1;
+  // Kept open to be given up when descriptors run out (EMFILE): with it
+  // free, the waiting connections can be accepted and closed at once, so
+  // their clients are refused quickly instead of hanging, and the
+  // listener, still readable, does not spin the loop. libuv does the same.
+  int reserve_fd = -1;
+  std::uint8_t interest = 0;
   EventLoop* loop = nullptr;
   std::size_t index = 0;
   std::shared_ptr<TcpServer::State> state;
   std::uint64_t last_error_log_ms = 0;
+
+  void ready(std::uint32_t events) noexcept override;
+  void accept_ready();
+  void refuse_waiting() noexcept;
+  void accept_failed(int error) noexcept;
+  void close() noexcept;
 };
+
+int open_reserve_fd() noexcept { return ::open("/dev/null", O_RDONLY | O_CLOEXEC); }
 
 int open_listen_socket(const SocketAddress& addr) {
   int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -83,7 +107,7 @@ struct TcpServer::State final : TcpChannel::CloseObserver {
   std::atomic<bool> started{false};
   std::atomic<bool> stopped{false};
 
-  static void on_connection(uv_stream_t* server, int status);
+  void accepted_one(Listener& listener, int fd, const SocketAddress& peer);
   void channel_closed(TcpChannel& channel) noexcept override;
   void note_block_wanted(std::size_t bytes) noexcept;
   /// Closes every listener on its own loop and waits. Not on a loop thread.
@@ -92,56 +116,100 @@ struct TcpServer::State final : TcpChannel::CloseObserver {
 
 void TcpServer::State::close_listeners() {
   if (stopped.exchange(true)) return;
-  for (Listener* l : listeners) {
-    l->loop->run_sync([l] {
-      uv_close(reinterpret_cast<uv_handle_t*>(&l->handle), [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
-    });
-  }
+  for (Listener* l : listeners) l->loop->run_sync([l] { l->close(); });
   listeners.clear();
 }
 
-void TcpServer::State::on_connection(uv_stream_t* server, int status) {
-  auto* listener = static_cast<Listener*>(server->data);
-  State& state = *listener->state;
-  EventLoop& loop = *listener->loop;
-  if (status < 0) {
-    state.accept_errors.fetch_add(1, std::memory_order_relaxed);
-    if (loop.now() - listener->last_error_log_ms >= 1000 || listener->last_error_log_ms == 0) {
-      listener->last_error_log_ms = loop.now();
-      log().warn("{}: accept failed: {} (waiting connections are refused until resources free up)", loop.name(),
-                 uv_strerror(status));
+void Listener::close() noexcept {
+  if (fd >= 0) {
+    detail::Poller::of(*loop).forget(fd, interest);
+    ::close(fd);
+    fd = -1;
+  }
+  if (reserve_fd >= 0) ::close(std::exchange(reserve_fd, -1));
+  // Its events may still wait in the poller's batch: freed after it.
+  loop->defer([this] { delete this; });
+}
+
+void Listener::ready(std::uint32_t) noexcept {
+  if (fd < 0) return;  // closed earlier in the same batch
+  accept_ready();
+}
+
+void Listener::accept_ready() {
+  for (int i = 0; i < kAcceptBatch && fd >= 0; ++i) {
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    int conn = ::accept4(fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (conn >= 0) {
+      state->accepted_one(*this, conn, SocketAddress::from(reinterpret_cast<sockaddr*>(&peer)));
+      continue;
     }
+    int error = errno;
+    if (error == EAGAIN || error == EWOULDBLOCK) return;
+    if (error == EINTR || error == ECONNABORTED) continue;  // that one is gone; others may wait
+    if ((error == EMFILE || error == ENFILE) && reserve_fd >= 0) {
+      refuse_waiting();
+    }
+    accept_failed(error);
     return;
   }
-  // One copy of the options for every channel. Sharing the State's
-  // ownership, it also keeps the State alive for channel_closed however long
-  // the channel outlives the server.
-  auto channel = TcpChannel::create(loop, std::shared_ptr<const ChannelOptions>(listener->state, &state.options.channel),
-                                   state.block_bytes.load(std::memory_order_relaxed));
-  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(channel->handle())) != 0) {
-    channel->close_now();
-    return;
+}
+
+void Listener::refuse_waiting() noexcept {
+  ::close(reserve_fd);
+  reserve_fd = -1;
+  for (;;) {
+    int conn = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (conn < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    ::close(conn);
   }
-  std::size_t max = state.options.max_connections;
-  if (max != 0 && state.connections.load(std::memory_order_relaxed) >= max) {
-    state.rejected.fetch_add(1, std::memory_order_relaxed);
-    channel->close_now();
+  reserve_fd = open_reserve_fd();
+}
+
+void Listener::accept_failed(int error) noexcept {
+  TcpServer::State& s = *state;
+  s.accept_errors.fetch_add(1, std::memory_order_relaxed);
+  if (loop->now() - last_error_log_ms >= 1000 || last_error_log_ms == 0) {
+    last_error_log_ms = loop->now();
+    log().warn("{}: accept failed: {} (waiting connections are refused until resources free up)", loop->name(),
+               uv_strerror(-error));
+  }
+}
+
+void TcpServer::State::accepted_one(Listener& listener, int fd, const SocketAddress& peer) {
+  EventLoop& loop = *listener.loop;
+  std::size_t max = options.max_connections;
+  if (max != 0 && connections.load(std::memory_order_relaxed) >= max) {
+    rejected.fetch_add(1, std::memory_order_relaxed);
+    ::close(fd);
     return;
   }
   // Short of memory: this loop takes no new connection (the others may).
   if (loop.memory().level() != MemoryBudget::Level::normal) {
-    state.rejected.fetch_add(1, std::memory_order_relaxed);
+    rejected.fetch_add(1, std::memory_order_relaxed);
     loop.memory().count_refused_connection();
-    channel->close_now();
+    ::close(fd);
     return;
   }
-  state.connections.fetch_add(1, std::memory_order_relaxed);
-  state.accepted.fetch_add(1, std::memory_order_relaxed);
-  state.accepted_per_loop[listener->index].fetch_add(1, std::memory_order_relaxed);
-  if (state.options.tcp_nodelay) uv_tcp_nodelay(channel->handle(), 1);
-  channel->on_closed(state);
-  channel->start(state.initializer);
-  state.note_block_wanted(channel->pipeline().block_bytes_wanted());
+  if (options.tcp_nodelay) {
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  // One copy of the options for every channel. Sharing the State's
+  // ownership, it also keeps the State alive for channel_closed however long
+  // the channel outlives the server.
+  auto channel = TcpChannel::create(loop, fd, peer, std::shared_ptr<const ChannelOptions>(listener.state, &options.channel),
+                                   block_bytes.load(std::memory_order_relaxed));
+  connections.fetch_add(1, std::memory_order_relaxed);
+  accepted.fetch_add(1, std::memory_order_relaxed);
+  accepted_per_loop[listener.index].fetch_add(1, std::memory_order_relaxed);
+  channel->on_closed(*this);
+  channel->start(initializer);
+  note_block_wanted(channel->pipeline().block_bytes_wanted());
 }
 
 void TcpServer::State::note_block_wanted(std::size_t bytes) noexcept {
@@ -206,13 +274,11 @@ void TcpServer::start() {
     std::size_t budget = state_->options.memory_budget_bytes;
     loop.run_sync([listener, fd, backlog, budget, &failure] {
       if (budget != 0) listener->loop->memory().set_budget(budget);
-      uv_tcp_init(listener->loop->uv(), &listener->handle);
-      listener->handle.data = listener;
-      int rc = uv_tcp_open(&listener->handle, fd);
+      listener->fd = fd;
+      listener->reserve_fd = open_reserve_fd();
+      int rc = ::listen(fd, backlog) == 0 ? 0 : -errno;
       if (rc == 0) {
-        rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener->handle), backlog, &State::on_connection);
-      } else {
-        ::close(fd);
+        rc = detail::Poller::of(*listener->loop).watch(fd, *listener, listener->interest, detail::Poller::kRead);
       }
       if (rc != 0) failure = std::string("listen: ") + uv_strerror(rc);
     });

@@ -1,13 +1,12 @@
 #pragma once
-// A Channel over a libuv TCP handle.
-
-#include <uv.h>
+// A Channel over a TCP socket.
 
 #include <functional>
 #include <memory>
-#include <vector>
 
 #include "sluice/channel/channel.hpp"
+#include "sluice/transport/detail/poll_target.hpp"
+
 
 namespace sluice {
 
@@ -18,18 +17,23 @@ using ChannelInitializer = std::function<void(Channel&)>;
 /// A TCP connection. Made by TcpServer (accepted) and TcpClient (connected);
 /// see Channel for the thread rules.
 ///
-/// Reads land in the loop's read slab and are lent to the pipeline as a
-/// borrowed Buffer. Flushes try uv_try_write with every flushed buffer at
-/// once (writev) and hand what the kernel did not take to one uv_write.
-class TcpChannel final : public Channel {
+/// The socket sits in its loop's epoll set (watched by libuv as one
+/// descriptor; see lib/transport/poller.hpp), so a connection holds its
+/// descriptor and nothing else of the transport's. Reads land in the loop's
+/// read slab and are lent to the pipeline as a borrowed Buffer. A flush
+/// writes every flushed buffer at once (one sendmsg, a writev); what the
+/// kernel did not take waits in the channel's queue until the socket is
+/// writable again.
+class TcpChannel final : public Channel, private detail::PollTarget {
  public:
-  /// Loop thread. The handle is initialised; connect or accept into it, then start().
-  static std::shared_ptr<TcpChannel> create(EventLoop& loop, ChannelOptions options);
-  /// The same with options shared by many channels (a server's), and
-  /// `block_bytes` of room after the channel, in the same allocation, for
-  /// the handlers its initializer emplaces (Pipeline::give_block; a server
-  /// asks for what its last pipelines wanted).
-  static std::shared_ptr<TcpChannel> create(EventLoop& loop, std::shared_ptr<const ChannelOptions> options,
+  /// Takes a connected socket (non-blocking; the channel closes it) whose
+  /// peer is `remote`, on `loop`, with `options` shared by many channels (a
+  /// server's), and `block_bytes` of room after the channel, in the same
+  /// allocation, for the handlers its initializer emplaces
+  /// (Pipeline::give_block; a server asks for what its last pipelines
+  /// wanted). Loop thread. Then start().
+  static std::shared_ptr<TcpChannel> create(EventLoop& loop, int fd, const SocketAddress& remote,
+                                            std::shared_ptr<const ChannelOptions> options,
                                             std::size_t block_bytes = 0);
 
   // Only create() can name this: the constructor is public for make_shared
@@ -38,9 +42,9 @@ class TcpChannel final : public Channel {
     friend class TcpChannel;
     Key() = default;
   };
-  TcpChannel(Key, EventLoop& loop, std::shared_ptr<const ChannelOptions> options);
+  TcpChannel(Key, EventLoop& loop, int fd, const SocketAddress& remote, std::shared_ptr<const ChannelOptions> options);
+  ~TcpChannel() override;
 
-  uv_tcp_t* handle() noexcept { return &handle_; }
   /// Registers the channel with its loop, runs `initializer`, validates the
   /// pipeline and fires channel_active. Loop thread.
   void start(const ChannelInitializer& initializer);
@@ -66,30 +70,16 @@ class TcpChannel final : public Channel {
   void transport_close() override;
   SocketAddress transport_local_address() const override;
 
+  void ready(std::uint32_t events) noexcept override;
+  void read_ready();
   void consume_written(std::size_t n) noexcept;
-  void write_rest();
+  void watch(std::uint8_t wanted) noexcept;
+  void released() noexcept;
 
-  static void on_alloc(uv_handle_t* handle, std::size_t suggested, uv_buf_t* buf);
-  static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
-  static void on_write(uv_write_t* req, int status);
-  static void on_shutdown(uv_shutdown_t* req, int status);
-  static void on_close(uv_handle_t* handle);
-
-  // The libuv requests of a connection that fills the kernel's buffer or
-  // half-closes: the one uv_write under way with the buffers it owns, and
-  // the shutdown. Made on first use: most connections need neither, and
-  // every byte of an idle connection adds up.
-  struct Requests {
-    uv_write_t write;
-    std::vector<Buffer> write_buffers;
-    std::size_t write_bytes = 0;
-    uv_shutdown_t shutdown;
-  };
-  Requests& requests();
-
-  bool writing_ = false;  // first: it fits in the padding after Channel's flags
-  uv_tcp_t handle_{};
-  std::unique_ptr<Requests> requests_;
+  // After Channel's flags, in what would be padding.
+  std::uint8_t interest_ = 0;       // Poller::Interest: what the socket is watched for
+  bool waiting_writable_ = false;   // the kernel took less than offered: flushes wait for EPOLLOUT
+  int fd_ = -1;                     // -1 once closed
   CloseObserver* close_observer_ = nullptr;
 };
 

@@ -34,12 +34,12 @@ struct ServerOptions {
 /// thread but a loop's own; the counters from any thread. The group must
 /// outlive the server; a graceful group shutdown stops it first.
 ///
-/// Out of descriptors (EMFILE/ENFILE), libuv frees a descriptor it keeps in
-/// reserve, accepts and at once closes the waiting connections, and takes the
-/// reserve back, so the loop neither spins nor stops and clients are refused
-/// quickly instead of hanging; the server serves again as soon as descriptors
-/// are free. Accept errors libuv does report are counted and logged at most
-/// once a second.
+/// Out of descriptors (EMFILE/ENFILE), a listener frees a descriptor it
+/// keeps in reserve, accepts and at once closes the waiting connections, and
+/// takes the reserve back (as libuv does), so the loop neither spins nor
+/// stops and clients are refused quickly instead of hanging; the server
+/// serves again as soon as descriptors are free. Accept errors are counted
+/// and logged at most once a second.
 class TcpServer {
  public:
   TcpServer(EventLoopGroup& group, ServerOptions options, ChannelInitializer initializer);
@@ -59,7 +59,7 @@ class TcpServer {
   std::size_t connections() const noexcept;      // open now
   std::uint64_t accepted() const noexcept;       // since start
   std::uint64_t rejected() const noexcept;       // closed at once: over max_connections or the memory budget
-  std::uint64_t accept_errors() const noexcept;  // accept failures libuv reported
+  std::uint64_t accept_errors() const noexcept;  // accept failures (out of descriptors, ...)
   /// Connections accepted by loop i (to see the kernel's spread).
   std::uint64_t accepted_on(std::size_t loop_index) const;
 
