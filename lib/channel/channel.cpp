@@ -168,8 +168,12 @@ void Channel::close_when_flushed(bool lingering) {
 }
 
 void Channel::arm_linger_timer(std::uint64_t ms) {
-  if (!linger_timer_) linger_timer_ = std::make_unique<TimerWheel::Entry>(&Channel::on_linger_timeout, this);
-  loop_->schedule_timeout(*linger_timer_, ms);
+  loop_->schedule_timeout(seldom().linger_timer, ms);
+}
+
+Channel::Seldom& Channel::seldom() {
+  if (!seldom_) seldom_ = std::make_unique<Seldom>(this);
+  return *seldom_;
 }
 
 void Channel::on_linger_timeout(void* self) { static_cast<Channel*>(self)->close_now(); }
@@ -257,7 +261,7 @@ void Channel::close_now() {
   if (closed_) return;
   closed_ = true;
   active_.store(false, std::memory_order_release);
-  if (linger_timer_) linger_timer_->cancel();
+  if (seldom_) seldom_->linger_timer.cancel();
   if (reading_) {
     reading_ = false;
     transport_stop_reading();

@@ -139,8 +139,8 @@ class Channel : public std::enable_shared_from_this<Channel> {
   /// User data. Loop thread only.
   template <class T>
   T* attr(const AttributeKey<T>& key) const noexcept {
-    if (!attributes_) return nullptr;
-    for (const auto& a : *attributes_) {
+    if (!seldom_) return nullptr;
+    for (const auto& a : seldom_->attributes) {
       if (a.key == &key) return static_cast<T*>(a.value.get());
     }
     return nullptr;
@@ -148,13 +148,13 @@ class Channel : public std::enable_shared_from_this<Channel> {
   template <class T>
   T& set_attr(const AttributeKey<T>& key, T value) {
     remove_attr(key);
-    if (!attributes_) attributes_ = std::make_unique<std::vector<Attribute>>();
-    attributes_->push_back(Attribute{&key, ErasedPtr(new T(std::move(value)), [](void* p) { delete static_cast<T*>(p); })});
-    return *static_cast<T*>(attributes_->back().value.get());
+    auto& attributes = seldom().attributes;
+    attributes.push_back(Attribute{&key, ErasedPtr(new T(std::move(value)), [](void* p) { delete static_cast<T*>(p); })});
+    return *static_cast<T*>(attributes.back().value.get());
   }
   template <class T>
   void remove_attr(const AttributeKey<T>& key) noexcept {
-    if (attributes_) std::erase_if(*attributes_, [&](const Attribute& a) { return a.key == &key; });
+    if (seldom_) std::erase_if(seldom_->attributes, [&](const Attribute& a) { return a.key == &key; });
   }
 
   /// Closes at once, dropping unsent bytes. Loop thread.
@@ -254,10 +254,15 @@ class Channel : public std::enable_shared_from_this<Channel> {
   std::shared_ptr<const ChannelOptions> options_;
   std::uint64_t id_;
   Pipeline pipeline_;
-  // Made by the first set_attr: most channels never have one.
-  std::unique_ptr<std::vector<Attribute>> attributes_;
-  // Made by close() when bytes still wait: most connections never linger.
-  std::unique_ptr<TimerWheel::Entry> linger_timer_;
+  // What most channels never need, made on first use: user data (set_attr)
+  // and the timer of a close that waits for bytes to leave.
+  struct Seldom {
+    explicit Seldom(Channel* channel) noexcept : linger_timer(&Channel::on_linger_timeout, channel) {}
+    std::vector<Attribute> attributes;
+    TimerWheel::Entry linger_timer;
+  };
+  Seldom& seldom();
+  std::unique_ptr<Seldom> seldom_;
 
   std::atomic<std::size_t> pending_outbound_bytes_{0};
   std::size_t handler_held_ = 0;  // account_memory()
