@@ -11,6 +11,7 @@
 #include <memory>
 #include <utility>
 
+#include "block_slab.hpp"
 #include "poller.hpp"
 #include "sluice/channel/channel_registry.hpp"
 #include "sluice/core/log.hpp"
@@ -31,7 +32,9 @@ struct RoomRequest {
 thread_local RoomRequest t_room;
 
 /// Allocates the shared_ptr's block (reference counts and channel) with
-/// t_room.extra bytes after it, and says in t_room.room where they begin.
+/// t_room.extra bytes after it (fewer if that would pass the slab's largest
+/// block), from the loop thread's BlockSlab, and says in t_room where the
+/// room begins and how large it is.
 template <class T>
 struct WithRoomAfter {
   using value_type = T;
@@ -39,14 +42,15 @@ struct WithRoomAfter {
   template <class U>
   WithRoomAfter(const WithRoomAfter<U>&) noexcept {}
   T* allocate(std::size_t n) {
-    // The room starts aligned for any handler (malloc's blocks are).
-    constexpr std::size_t kAlign = alignof(std::max_align_t);
+    // The room starts aligned for any handler.
+    constexpr std::size_t kAlign = detail::BlockSlab::kAlign;
     std::size_t head = (n * sizeof(T) + kAlign - 1) / kAlign * kAlign;
-    auto* bytes = static_cast<char*>(::operator new(head + t_room.extra));
+    t_room.extra = std::min(t_room.extra, detail::BlockSlab::kMaxBlockBytes - head);
+    auto* bytes = static_cast<char*>(detail::BlockSlab::allocate(head + t_room.extra));
     t_room.room = bytes + head;
     return reinterpret_cast<T*>(bytes);
   }
-  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p); }
+  void deallocate(T* p, std::size_t) noexcept { detail::BlockSlab::deallocate(p); }
   template <class U>
   bool operator==(const WithRoomAfter<U>&) const noexcept {
     return true;
