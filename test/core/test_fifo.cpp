@@ -1,4 +1,4 @@
-// Fifo: order, random access, compaction, release on pop.
+// Fifo: order, random access across the ring's wrap and growth, release on pop, no heap for one element.
 #include <catch2/catch.hpp>
 
 #include <memory>
@@ -8,7 +8,7 @@
 
 using sluice::Fifo;
 
-TEST_CASE("Fifo keeps first-in-first-out order across compactions") {
+TEST_CASE("Fifo keeps first-in-first-out order as its ring wraps and grows") {
   Fifo<int> q;
   CHECK(q.empty());
   int next_in = 0;
@@ -53,4 +53,38 @@ TEST_CASE("Fifo iterates over the live elements only") {
   std::string seen;
   for (auto& s : q) seen += s;
   CHECK(seen == "yz");
+}
+
+namespace {
+struct Counted {
+  explicit Counted(int v) : value(v) { ++live; }
+  Counted(Counted&& o) noexcept : value(o.value) { ++live; }
+  ~Counted() { --live; }
+  int value;
+  static inline int live = 0;
+};
+}  // namespace
+
+TEST_CASE("Fifo: one element at a time, then many through growth and wrap-around") {
+  {
+    Fifo<Counted> q;
+    // One at a time: the inline slot, again and again.
+    for (int i = 0; i < 100; ++i) {
+      q.push_back(Counted(i));
+      CHECK(Counted::live == 1);
+      CHECK(q.front().value == i);
+      q.pop_front();
+      CHECK(Counted::live == 0);
+    }
+    // Many: a ring on the heap, in order through growth and wrap-around.
+    for (int i = 0; i < 3; ++i) q.push_back(Counted(i));
+    q.pop_front();
+    for (int i = 3; i < 10; ++i) q.push_back(Counted(i));
+    CHECK(q.size() == 9);
+    for (std::size_t i = 0; i < q.size(); ++i) CHECK(q[i].value == static_cast<int>(i) + 1);
+    int expected = 1;
+    for (Counted& c : q) CHECK(c.value == expected++);
+    CHECK(Counted::live == 9);
+  }
+  CHECK(Counted::live == 0);  // the destructor released what was left
 }

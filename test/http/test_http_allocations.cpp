@@ -19,6 +19,7 @@
 
 #include "http/routes.hpp"
 #include "sluice/channel/embedded_channel.hpp"
+#include "sluice/core/fifo.hpp"
 #include "sluice/http/http_server.hpp"
 
 namespace {
@@ -200,4 +201,32 @@ TEST_CASE("the allocation counter sees an allocation", "[http][alloc]") {
     allocations = counter.count();
   }
   CHECK(allocations >= 2);
+}
+
+TEST_CASE("a Fifo holding one element at a time never allocates; a second one does, once", "[alloc][fifo]") {
+  // Every connection's outbound queue is a Fifo: a connection that writes
+  // one buffer at a time must hold nothing on the heap for it.
+  sluice::Fifo<std::string> q;
+  std::size_t one_at_a_time = 0;
+  {
+    AllocationCounter counter;
+    for (int i = 0; i < 100; ++i) {
+      q.push_back(std::string());
+      q.pop_front();
+    }
+    one_at_a_time = counter.count();
+  }
+  CHECK(one_at_a_time == 0);
+  std::size_t two = 0;
+  {
+    AllocationCounter counter;
+    for (int i = 0; i < 100; ++i) {
+      q.push_back(std::string());
+      q.push_back(std::string());
+      q.pop_front();
+      q.pop_front();
+    }
+    two = counter.count();
+  }
+  CHECK(two == 1);  // the ring, kept
 }
