@@ -52,7 +52,7 @@ int open_listen_socket(const SocketAddress& addr) {
   if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket");
   int one = 1;
   // Every loop binds its own socket to the same port; the kernel spreads
-  // incoming connections across them (libuv 1.44 has no UV_TCP_REUSEPORT).
+  // incoming connections across them.
   if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
       ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
     int e = errno;
