@@ -1,11 +1,12 @@
 #include "sluice/channel/pipeline.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <mutex>
 #include <new>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
+#include <vector>
 
 #include "sluice/channel/channel.hpp"
 #include "sluice/core/log.hpp"
@@ -42,22 +43,56 @@ std::string describe(const std::type_info* type) { return type == nullptr ? "any
 // ---- names ----
 
 namespace {
-/// The process's one copy of each handler name. Names come from code, so
-/// the table stays small; each loop thread keeps a cache of the names it
-/// has met, and takes the lock only for a name new to it.
-const char* intern(std::string_view name) {
-  thread_local std::unordered_map<std::string_view, const char*> cache;
-  if (auto hit = cache.find(name); hit != cache.end()) return hit->second;
-  static std::mutex mutex;
-  static std::unordered_set<std::string> table;  // nodes never move
-  const char* stored;
-  {
-    std::lock_guard lock(mutex);
-    stored = table.emplace(name).first->c_str();
+/// The process's one copy of each handler name, known by its number (a
+/// context holds the number: 4 bytes, not a pointer's 8). Names come from
+/// code, so the table stays small; it is never trimmed. Each thread keeps a
+/// copy of what it has met, and takes the lock only for a name new to it.
+class HandlerNames {
+ public:
+  static std::uint32_t intern(std::string_view name) {
+    Copy& mine = copy();
+    if (auto hit = mine.numbers.find(name); hit != mine.numbers.end()) return hit->second;
+    Table& all = table();
+    std::lock_guard lock(all.mutex);
+    auto [entry, added] = all.numbers.try_emplace(std::string(name), static_cast<std::uint32_t>(all.names.size()));
+    if (added) all.names.emplace_back(entry->first);
+    mine.numbers.emplace(entry->first, entry->second);
+    mine.names = all.names;  // so that name_of finds it without the lock
+    return entry->second;
   }
-  cache.emplace(std::string_view(stored, name.size()), stored);
-  return stored;
-}
+
+  /// Any thread; without the lock on one that interned the name (a
+  /// context's loop thread).
+  static std::string_view name_of(std::uint32_t number) noexcept {
+    Copy& mine = copy();
+    if (number >= mine.names.size()) {
+      Table& all = table();
+      std::lock_guard lock(all.mutex);
+      mine.names = all.names;
+    }
+    return mine.names[number];
+  }
+
+ private:
+  struct Table {
+    std::mutex mutex;
+    std::unordered_map<std::string, std::uint32_t> numbers;  // nodes, and so names, never move
+    std::vector<std::string_view> names;                     // by number: views of the keys above
+  };
+  struct Copy {
+    std::unordered_map<std::string_view, std::uint32_t> numbers;
+    std::vector<std::string_view> names;
+  };
+  // Made on first use, whichever static initializer builds a pipeline first.
+  static Table& table() {
+    static Table all;
+    return all;
+  }
+  static Copy& copy() {
+    thread_local Copy mine;
+    return mine;
+  }
+};
 
 constexpr std::size_t round_up(std::size_t n, std::size_t align) { return (n + align - 1) / align * align; }
 }  // namespace
@@ -81,6 +116,7 @@ void HandlerContext::destroy(HandlerContext* ctx) noexcept {
   if (!in_block) ::operator delete(ctx);
 }
 
+std::string_view HandlerContext::name() const noexcept { return HandlerNames::name_of(name_); }
 Channel& HandlerContext::channel() const noexcept { return pipeline_->channel(); }
 EventLoop& HandlerContext::loop() const noexcept { return pipeline_->channel().loop(); }
 
@@ -160,7 +196,7 @@ HandlerContext& Pipeline::existing(std::string_view name) const {
 
 Pipeline::Placement Pipeline::make_room(std::string_view name, std::size_t size, std::size_t align,
                                         const HandlerContext* replacing) {
-  // NUL ends the stored name: one inside it would cut the name short.
+  // Part of the contract since names were stored as C strings.
   if (name.find('\0') != std::string_view::npos) {
     throw std::invalid_argument("Pipeline: a handler name may not hold a NUL character");
   }
@@ -171,7 +207,7 @@ Pipeline::Placement Pipeline::make_room(std::string_view name, std::size_t size,
   std::size_t object_offset = round_up(sizeof(HandlerContext), align);
   std::size_t start = round_up(block_used_, std::max(align, alignof(HandlerContext)));
   std::size_t end = start + object_offset + size;
-  Placement place{nullptr, nullptr, intern(name), false};
+  Placement place{nullptr, nullptr, HandlerNames::intern(name), false};
   if (end <= block_size_) {
     place.memory = block_ + start;
     place.in_block = true;

@@ -116,8 +116,10 @@ std::string round_outbound(EmbeddedChannel& ch, std::string message) {
 }  // namespace
 
 TEST_CASE("a pipeline costs its channel no more than its two ends and its block", "[pipeline]") {
-  // Every connection has one (issue 12: an idle HTTP connection in 512 bytes).
+  // Every connection has one, and a context per handler (issue 12: an idle
+  // HTTP connection in 512 bytes).
   STATIC_REQUIRE(sizeof(Pipeline) <= 48);
+  STATIC_REQUIRE(sizeof(HandlerContext) <= 40);
 }
 
 TEST_CASE("with no handlers, each event goes straight to the channel's other end", "[pipeline]") {

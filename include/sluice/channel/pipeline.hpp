@@ -43,15 +43,19 @@ class Pipeline;
 ///   emplaced:  [ context ][ the handler itself ]
 ///   shared:    [ context ][ shared_ptr to a handler many channels use ]
 ///
-/// Names are interned: every context named "http-codec" points at the same
-/// characters, so a connection stores no name of its own.
+/// Names are interned: every context named "http-codec" holds the same
+/// 4-byte number for the process's one copy of those characters, so a
+/// connection stores no name of its own.
+///
+/// 40 bytes: the pipeline, the handler, the two neighbours, then the name's
+/// number and what the context holds, packed in one word.
 class HandlerContext {
  public:
   Channel& channel() const noexcept;
   EventLoop& loop() const noexcept;
   Pipeline& pipeline() const noexcept { return *pipeline_; }
   /// Valid for the life of the process.
-  std::string_view name() const noexcept { return name_; }
+  std::string_view name() const noexcept;
   HandlerBase& handler() const noexcept { return *handler_; }
 
   // Inbound: pass to the next handler towards the application (past the
@@ -94,7 +98,7 @@ class HandlerContext {
     owned,    // the handler itself (emplace_*)
     shared,   // a shared_ptr<HandlerBase> (add_*)
   };
-  HandlerContext(Pipeline& pipeline, HandlerBase& handler, const char* name, Holds holds, bool in_block) noexcept
+  HandlerContext(Pipeline& pipeline, HandlerBase& handler, std::uint32_t name, Holds holds, bool in_block) noexcept
       : pipeline_(&pipeline), handler_(&handler), name_(name), holds_(holds), in_block_(in_block) {}
   /// Runs the destructor of what the context holds and its own, and frees
   /// the memory unless it is in the channel's block.
@@ -113,7 +117,7 @@ class HandlerContext {
   // Neighbours; nullptr at the ends, past which is the channel.
   HandlerContext* prev_ = nullptr;
   HandlerContext* next_ = nullptr;
-  const char* name_;  // interned (see the class comment)
+  std::uint32_t name_;  // interned (see the class comment)
   Holds holds_;
   bool in_block_;
 };
@@ -229,7 +233,7 @@ class Pipeline {
   struct Placement {
     void* memory;
     void* object;  // after the context
-    const char* name;
+    std::uint32_t name;  // interned
     bool in_block;
   };
 
