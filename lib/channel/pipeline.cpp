@@ -407,42 +407,39 @@ void Pipeline::write(MessageRef message) { write_at(last_, message); }
 void Pipeline::flush() { flush_at(last_); }
 void Pipeline::close() { close_at(last_); }
 
-template <class Fn>
-void Pipeline::at_tail(Fn&& fn) noexcept {
-  catching(fn, [this](const std::exception& e) { error_at(nullptr, e); });
-}
-
-template <class Fn>
-void Pipeline::at_head(Fn&& fn) noexcept {
-  catching(fn, [this](const std::exception& e) { error_at(first_, e); });
-}
-
+// Every hop runs one of these: inline, each is a test and a jump, to the
+// context's handler or to the channel's end (out of line below). Left to
+// the compiler, the ends' exception handling was inlined into them and each
+// hop built a call frame: tools/profile read 4,886 and 6,211 instructions
+// per request (pipelined, --depth 1); like this, 4,865 and 6,185 (with head
+// and tail contexts, 4,879 and 6,198).
+//
 // Inbound. Past the last context, only a message, a user event and an
 // error mean anything to the channel.
-void Pipeline::channel_active_at(HandlerContext* ctx) {
+inline void Pipeline::channel_active_at(HandlerContext* ctx) {
   if (ctx != nullptr) ctx->invoke([ctx] { ctx->handler_->channel_active(*ctx); });
 }
-void Pipeline::channel_inactive_at(HandlerContext* ctx) {
+inline void Pipeline::channel_inactive_at(HandlerContext* ctx) {
   if (ctx != nullptr) ctx->invoke([ctx] { ctx->handler_->channel_inactive(*ctx); });
 }
-void Pipeline::read_at(HandlerContext* ctx, MessageRef message) {
+inline void Pipeline::read_at(HandlerContext* ctx, MessageRef message) {
   if (ctx != nullptr) {
     ctx->invoke_read(message);
   } else {
-    at_tail([&] { channel_->inbound_unhandled(message); });
+    read_at_tail(message);
   }
 }
-void Pipeline::read_complete_at(HandlerContext* ctx) {
+inline void Pipeline::read_complete_at(HandlerContext* ctx) {
   if (ctx != nullptr) ctx->invoke([ctx] { ctx->handler_->read_complete(*ctx); });
 }
-void Pipeline::writability_changed_at(HandlerContext* ctx, bool writable) {
+inline void Pipeline::writability_changed_at(HandlerContext* ctx, bool writable) {
   if (ctx != nullptr) ctx->invoke([ctx, writable] { ctx->handler_->writability_changed(*ctx, writable); });
 }
-void Pipeline::user_event_at(HandlerContext* ctx, const UserEvent& event) {
+inline void Pipeline::user_event_at(HandlerContext* ctx, const UserEvent& event) {
   if (ctx != nullptr) {
     ctx->invoke([ctx, &event] { ctx->handler_->user_event(*ctx, event); });
   } else {
-    at_tail([&] { channel_->unhandled_user_event(event); });
+    user_event_at_tail(event);
   }
 }
 void Pipeline::error_at(HandlerContext* ctx, const std::exception& error) noexcept {
@@ -463,26 +460,52 @@ void Pipeline::error_at(HandlerContext* ctx, const std::exception& error) noexce
 }
 
 // Outbound: past the first context, the socket.
-void Pipeline::write_at(HandlerContext* ctx, MessageRef message) {
+inline void Pipeline::write_at(HandlerContext* ctx, MessageRef message) {
   if (ctx != nullptr) {
     ctx->invoke_write(message);
   } else {
-    at_head([&] { channel_->outbound_enqueue(message); });
+    write_at_head(message);
   }
 }
-void Pipeline::flush_at(HandlerContext* ctx) {
+inline void Pipeline::flush_at(HandlerContext* ctx) {
   if (ctx != nullptr) {
     ctx->invoke([ctx] { ctx->handler_->flush(*ctx); });
   } else {
-    at_head([this] { channel_->outbound_flush(); });
+    flush_at_head();
   }
 }
-void Pipeline::close_at(HandlerContext* ctx) {
+inline void Pipeline::close_at(HandlerContext* ctx) {
   if (ctx != nullptr) {
     ctx->invoke([ctx] { ctx->handler_->close(*ctx); });
   } else {
-    at_head([this] { channel_->outbound_close(); });
+    close_at_head();
   }
+}
+
+// The ends, kept out of line (see above).
+template <class Fn>
+void Pipeline::at_tail(Fn&& fn) noexcept {
+  catching(fn, [this](const std::exception& e) { error_at(nullptr, e); });
+}
+template <class Fn>
+void Pipeline::at_head(Fn&& fn) noexcept {
+  catching(fn, [this](const std::exception& e) { error_at(first_, e); });
+}
+
+[[gnu::noinline]] void Pipeline::read_at_tail(MessageRef message) noexcept {
+  at_tail([&] { channel_->inbound_unhandled(message); });
+}
+[[gnu::noinline]] void Pipeline::user_event_at_tail(const UserEvent& event) noexcept {
+  at_tail([&] { channel_->unhandled_user_event(event); });
+}
+[[gnu::noinline]] void Pipeline::write_at_head(MessageRef message) noexcept {
+  at_head([&] { channel_->outbound_enqueue(message); });
+}
+[[gnu::noinline]] void Pipeline::flush_at_head() noexcept {
+  at_head([this] { channel_->outbound_flush(); });
+}
+[[gnu::noinline]] void Pipeline::close_at_head() noexcept {
+  at_head([this] { channel_->outbound_close(); });
 }
 
 }  // namespace sluice

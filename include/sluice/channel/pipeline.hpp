@@ -278,17 +278,24 @@ class Pipeline {
   // Each event delivered at `ctx`, or, when `ctx` is nullptr, at the
   // channel's end of the pipeline in its direction (see the file comment).
   // The entry points start at first_ and last_; a context passes on to its
-  // next_ or prev_.
-  void channel_active_at(HandlerContext* ctx);
-  void channel_inactive_at(HandlerContext* ctx);
-  void read_at(HandlerContext* ctx, MessageRef message);
-  void read_complete_at(HandlerContext* ctx);
-  void writability_changed_at(HandlerContext* ctx, bool writable);
-  void user_event_at(HandlerContext* ctx, const UserEvent& event);
+  // next_ or prev_. Defined (inline) in pipeline.cpp, the only user.
+  inline void channel_active_at(HandlerContext* ctx);
+  inline void channel_inactive_at(HandlerContext* ctx);
+  inline void read_at(HandlerContext* ctx, MessageRef message);
+  inline void read_complete_at(HandlerContext* ctx);
+  inline void writability_changed_at(HandlerContext* ctx, bool writable);
+  inline void user_event_at(HandlerContext* ctx, const UserEvent& event);
   void error_at(HandlerContext* ctx, const std::exception& error) noexcept;
-  void write_at(HandlerContext* ctx, MessageRef message);
-  void flush_at(HandlerContext* ctx);
-  void close_at(HandlerContext* ctx);
+  inline void write_at(HandlerContext* ctx, MessageRef message);
+  inline void flush_at(HandlerContext* ctx);
+  inline void close_at(HandlerContext* ctx);
+  // The channel's ends: what the *_at functions do when `ctx` is nullptr.
+  // The tail ignores the other inbound events.
+  void read_at_tail(MessageRef message) noexcept;
+  void user_event_at_tail(const UserEvent& event) noexcept;
+  void write_at_head(MessageRef message) noexcept;
+  void flush_at_head() noexcept;
+  void close_at_head() noexcept;
   /// Past the last context: runs the channel's tail behaviour `fn`; what it
   /// throws is the channel's unhandled error.
   template <class Fn>
