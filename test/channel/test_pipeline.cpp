@@ -5,6 +5,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "sluice/channel/embedded_channel.hpp"
@@ -545,6 +546,22 @@ TEST_CASE("a name is stored once for every pipeline that uses it", "[pipeline]")
   std::string_view b = two.pipeline().context("shared-name")->name();
   CHECK(a == "shared-name");
   CHECK(a.data() == b.data());
+}
+
+TEST_CASE("a name is stored once for pipelines on different threads too", "[pipeline]") {
+  auto name_on_a_thread = [] {
+    std::string_view seen;
+    std::thread([&] {
+      int alive = 0;
+      EmbeddedChannel ch([&](Channel& c) { c.pipeline().emplace_last<Counted>("threads-name", alive); });
+      seen = ch.pipeline().context("threads-name")->name();
+    }).join();
+    return seen;
+  };
+  std::string_view a = name_on_a_thread();
+  std::string_view b = name_on_a_thread();
+  CHECK(a == "threads-name");
+  CHECK(a.data() == b.data());  // and still valid after those threads ended
 }
 
 TEST_CASE("block_bytes_wanted counts what the handlers took, placed or not", "[pipeline]") {

@@ -1,12 +1,18 @@
 #pragma once
 // The ordered list of handlers a channel's events flow through.
 //
-//            socket                                   application
-//   head  <->  [decoder]  <->  [encoder]  <->  [business]  <->  tail
-//   inbound events (read, active, ...)   flow head -> tail
-//   outbound operations (write, flush, close) flow tail -> head
+//              socket                                       application
+//   channel  <->  [decoder]  <->  [encoder]  <->  [business]  <->  channel
+//   (head)        first                            last            (tail)
+//   inbound events (read, active, ...)   flow first -> last, then to the tail
+//   outbound operations (write, flush, close) flow last -> first, then to the head
 //
 // Each handler sits in a HandlerContext, which is how it passes events on.
+// The two ends are not contexts but the channel's own behaviour: past the
+// last context, what nobody consumed (Channel::inbound_unhandled,
+// unhandled_user_event, unhandled_error); past the first, the socket
+// (Channel::outbound_enqueue, outbound_flush, outbound_close). A pipeline
+// with no handlers joins the two directly.
 // All of it is loop-thread only: a channel's pipeline runs on its loop.
 
 #include <cstdint>
@@ -37,18 +43,23 @@ class Pipeline;
 ///   emplaced:  [ context ][ the handler itself ]
 ///   shared:    [ context ][ shared_ptr to a handler many channels use ]
 ///
-/// Names are interned: every context named "http-codec" points at the same
-/// characters, so a connection stores no name of its own.
+/// Names are interned: every context named "http-codec" holds the same
+/// 4-byte number for the process's one copy of those characters, so a
+/// connection stores no name of its own.
+///
+/// 40 bytes: the pipeline, the handler, the two neighbours, then the name's
+/// number and what the context holds, packed in one word.
 class HandlerContext {
  public:
   Channel& channel() const noexcept;
   EventLoop& loop() const noexcept;
   Pipeline& pipeline() const noexcept { return *pipeline_; }
   /// Valid for the life of the process.
-  std::string_view name() const noexcept { return name_; }
+  std::string_view name() const noexcept;
   HandlerBase& handler() const noexcept { return *handler_; }
 
-  // Inbound: pass to the next handler towards the tail.
+  // Inbound: pass to the next handler towards the application (past the
+  // last one, to the channel's tail behaviour).
   template <class T>
   void fire_read(T&& message) {
     static_assert(!std::is_const_v<std::remove_reference_t<T>>, "messages are passed as mutable objects");
@@ -63,7 +74,8 @@ class HandlerContext {
   void fire_user_event(const UserEvent& event);
   void fire_error(const std::exception& error);
 
-  // Outbound: pass to the next handler towards the socket.
+  // Outbound: pass to the next handler towards the socket (past the first
+  // one, to the channel).
   template <class T>
   void write(T&& message) {
     static_assert(!std::is_const_v<std::remove_reference_t<T>>, "messages are passed as mutable objects");
@@ -83,11 +95,10 @@ class HandlerContext {
   friend class Pipeline;
   // What the memory after the context holds, and so how it is destroyed.
   enum class Holds : std::uint8_t {
-    nothing,  // head and tail: members of the Pipeline, their handlers static
     owned,    // the handler itself (emplace_*)
     shared,   // a shared_ptr<HandlerBase> (add_*)
   };
-  HandlerContext(Pipeline& pipeline, HandlerBase& handler, const char* name, Holds holds, bool in_block) noexcept
+  HandlerContext(Pipeline& pipeline, HandlerBase& handler, std::uint32_t name, Holds holds, bool in_block) noexcept
       : pipeline_(&pipeline), handler_(&handler), name_(name), holds_(holds), in_block_(in_block) {}
   /// Runs the destructor of what the context holds and its own, and frees
   /// the memory unless it is in the channel's block.
@@ -103,9 +114,10 @@ class HandlerContext {
 
   Pipeline* pipeline_;
   HandlerBase* handler_;
+  // Neighbours; nullptr at the ends, past which is the channel.
   HandlerContext* prev_ = nullptr;
   HandlerContext* next_ = nullptr;
-  const char* name_;  // interned (see the class comment)
+  std::uint32_t name_;  // interned (see the class comment)
   Holds holds_;
   bool in_block_;
 };
@@ -136,17 +148,17 @@ class Pipeline {
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
-  /// Builds an H in place at the end (before the tail) and returns it. Names
+  /// Builds an H in place after the last handler and returns it. Names
   /// are unique within a pipeline and hold no NUL character. On an active
   /// channel the result is validated at once, and a type mismatch throws
   /// (and the change is undone).
   template <class H, class... Args>
   H& emplace_last(std::string_view name, Args&&... args) {
-    return emplace_after<H>(*tail_.prev_, name, std::forward<Args>(args)...);
+    return emplace_after<H>(last_, name, std::forward<Args>(args)...);
   }
   template <class H, class... Args>
   H& emplace_first(std::string_view name, Args&&... args) {
-    return emplace_after<H>(head_, name, std::forward<Args>(args)...);
+    return emplace_after<H>(nullptr, name, std::forward<Args>(args)...);
   }
   /// Builds an H in place of the handler called `name` (a protocol upgrade
   /// swaps its codec): see replace().
@@ -193,8 +205,9 @@ class Pipeline {
   /// application and back. Throws PipelineTypeError with the first mismatch.
   void validate() const;
 
-  // Entry points the channel uses: inbound events start at the head,
-  // outbound operations at the tail.
+  // Entry points the channel uses: inbound events start at the first
+  // handler, outbound operations at the last (with no handlers, each goes
+  // straight to the channel's other end).
   void fire_channel_active();
   void fire_channel_inactive();
   void fire_read(MessageRef message);
@@ -220,7 +233,7 @@ class Pipeline {
   struct Placement {
     void* memory;
     void* object;  // after the context
-    const char* name;
+    std::uint32_t name;  // interned
     bool in_block;
   };
 
@@ -241,8 +254,9 @@ class Pipeline {
       throw;
     }
   }
+  /// `prev` nullptr: at the start.
   template <class H, class... Args>
-  H& emplace_after(HandlerContext& prev, std::string_view name, Args&&... args) {
+  H& emplace_after(HandlerContext* prev, std::string_view name, Args&&... args) {
     Placement place = make_room(name, sizeof(H), alignof(H));
     H* handler = construct<H>(place, std::forward<Args>(args)...);
     link_after(prev, init(place, *handler, HandlerContext::Holds::owned));
@@ -251,16 +265,53 @@ class Pipeline {
   HandlerContext& place_shared(std::string_view name, std::shared_ptr<HandlerBase> handler,
                                const HandlerContext* replacing = nullptr);
   HandlerContext* init(const Placement& place, HandlerBase& handler, HandlerContext::Holds holds) noexcept;
-  void link_after(HandlerContext& prev, HandlerContext* ctx);
+  void link_after(HandlerContext* prev, HandlerContext* ctx);
   void swap_in(HandlerContext& old_ctx, HandlerContext* ctx);
   void unlink(HandlerContext* ctx);
   void retire(HandlerContext* ctx);
   void destroy_retired(bool with_owned) noexcept;
+  /// The link that points at what follows `prev` (first_ when `prev` is
+  /// nullptr, the start), and at what precedes `next` (last_ at the end).
+  HandlerContext*& slot_after(HandlerContext* prev) noexcept { return prev != nullptr ? prev->next_ : first_; }
+  HandlerContext*& slot_before(HandlerContext* next) noexcept { return next != nullptr ? next->prev_ : last_; }
+
+  // Each event delivered at `ctx`, or, when `ctx` is nullptr, at the
+  // channel's end of the pipeline in its direction (see the file comment).
+  // The entry points start at first_ and last_; a context passes on to its
+  // next_ or prev_. Defined (inline) in pipeline.cpp, the only user.
+  inline void channel_active_at(HandlerContext* ctx);
+  inline void channel_inactive_at(HandlerContext* ctx);
+  inline void read_at(HandlerContext* ctx, MessageRef message);
+  inline void read_complete_at(HandlerContext* ctx);
+  inline void writability_changed_at(HandlerContext* ctx, bool writable);
+  inline void user_event_at(HandlerContext* ctx, const UserEvent& event);
+  void error_at(HandlerContext* ctx, const std::exception& error) noexcept;
+  inline void write_at(HandlerContext* ctx, MessageRef message);
+  inline void flush_at(HandlerContext* ctx);
+  inline void close_at(HandlerContext* ctx);
+  // The channel's ends: what the *_at functions do when `ctx` is nullptr.
+  // The tail ignores the other inbound events.
+  void read_at_tail(MessageRef message) noexcept;
+  void user_event_at_tail(const UserEvent& event) noexcept;
+  void write_at_head(MessageRef message) noexcept;
+  void flush_at_head() noexcept;
+  void close_at_head() noexcept;
+  /// Past the last context: runs the channel's tail behaviour `fn`; what it
+  /// throws is the channel's unhandled error.
+  template <class Fn>
+  void at_tail(Fn&& fn) noexcept;
+  /// Past the first context: runs the channel's head behaviour `fn` (the
+  /// socket); what it throws goes through every handler's error(), as if
+  /// raised at the socket.
+  template <class Fn>
+  void at_head(Fn&& fn) noexcept;
 
   Channel* channel_;
-  // Inside the pipeline, not on the heap: every connection has them.
-  HandlerContext head_;
-  HandlerContext tail_;
+  // The ends of the list of contexts (nullptr both when it is empty); the
+  // channel's own behaviour lies beyond them, so no connection pays for
+  // head and tail contexts.
+  HandlerContext* first_ = nullptr;
+  HandlerContext* last_ = nullptr;
   // The channel's block (give_block), used from the front and never reused.
   // block_used_ counts what did not fit too: past block_size_, placements
   // go on the heap.
