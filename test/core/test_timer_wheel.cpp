@@ -618,3 +618,19 @@ TEST_CASE("TimerWheel: a callback may advance the wheel itself", "[timer_wheel]"
   CHECK(later.fired == 1);
   CHECK(wheel.empty());
 }
+
+TEST_CASE("TimerWheel: a wheel left alone while empty schedules from the caller's clock", "[timer_wheel]") {
+  // EventLoop stops advancing an empty wheel; its clock may be far behind.
+  for (std::uint64_t idle_for : {std::uint64_t{5000}, 3 * TimerWheel::kMaxDelayTicks}) {
+    CAPTURE(idle_for);
+    std::uint64_t now = 0;
+    TimerWheel wheel(1, 8, now);
+    now += idle_for;
+    Probe p(now);
+    wheel.schedule(p.entry, now, 100);
+    step_to(wheel, now, now + 99);
+    CHECK(p.fired == 0);
+    step_to(wheel, now, now + 10);
+    CHECK(p.history == std::vector<std::uint64_t>{idle_for + 100});
+  }
+}

@@ -115,6 +115,8 @@ class TimerWheel {
     auto ahead = static_cast<std::int32_t>(low - static_cast<std::uint32_t>(current_tick_));
     return current_tick_ + static_cast<std::uint64_t>(static_cast<std::int64_t>(ahead));
   }
+  void schedule_far(Entry& entry, std::uint64_t now_ms, std::uint64_t deadline) noexcept;
+  void rearm(Entry& entry, std::uint64_t deadline) noexcept;
   void file(Entry& entry, std::uint64_t slot_tick) noexcept;
   void advance_to(std::uint64_t target);
   void jump_to(std::uint64_t target);
