@@ -161,6 +161,7 @@ void HttpConnection::decode(const char* data, std::size_t len) {
     if (timer_kind_ != Timer::header) arm(Timer::header, options_->header_timeout_ms);
   } else if (!decoder.in_message()) {
     conn_state_ = ConnState::idle;
+    arm_keep_alive_if_idle();  // once for every answer given while decoding
   }
 }
 
