@@ -338,7 +338,7 @@ void EventLoop::schedule_timeout(TimerWheel::Entry& entry, std::uint64_t delay_m
 void EventLoop::tick_wheel() {
   wheel_.advance(now());
   // An empty wheel stops ticking so an idle loop can sleep.
-  if (wheel_.size() == 0 && wheel_timer_ != 0) {
+  if (wheel_.empty() && wheel_timer_ != 0) {
     timers_.erase(wheel_timer_);
     wheel_timer_ = 0;
   }

@@ -1,5 +1,7 @@
 #include "http_connection.hpp"
 
+#include <cassert>
+
 #include "body_stream_feed.hpp"
 #include "recycler.hpp"
 #include "sluice/core/log.hpp"
@@ -17,6 +19,10 @@ std::shared_ptr<HttpServerCodec> HttpServerCodec::create(std::shared_ptr<const H
 }  // namespace sluice
 
 namespace sluice::detail {
+
+// What an idle keep-alive connection holds of its own (the per-request
+// state is pooled meanwhile): kept small, as a server holds many.
+static_assert(sizeof(void*) != 8 || sizeof(HttpConnection) <= 96, "an idle HTTP connection grew");
 
 // ---- the pooled per-request state ----
 
@@ -155,6 +161,7 @@ void HttpConnection::decode(const char* data, std::size_t len) {
     if (timer_kind_ != Timer::header) arm(Timer::header, options_->header_timeout_ms);
   } else if (!decoder.in_message()) {
     conn_state_ = ConnState::idle;
+    arm_keep_alive_if_idle();  // once for every answer given while decoding
   }
 }
 
@@ -299,13 +306,13 @@ void HttpConnection::resume_when_writable() {
 void HttpConnection::account_memory() noexcept {
   // What this connection holds that the channel does not count: input held
   // back, the body being read, and the bodies of requests in flight.
-  std::size_t held = 0;
-  if (state_ != nullptr) {
-    held = state_->fresh.held.readable_bytes() + state_->decoder.body_bytes() + state_->fresh.bodies_held;
-  }
-  if (held == accounted_) return;
-  ctx_->channel().account_memory(static_cast<std::ptrdiff_t>(held) - static_cast<std::ptrdiff_t>(accounted_));
-  accounted_ = held;
+  // Without the per-request state it holds nothing, and has told so.
+  if (state_ == nullptr) return;
+  RequestState::Fresh& f = state_->fresh;
+  std::size_t held = f.held.readable_bytes() + state_->decoder.body_bytes() + f.bodies_held;
+  if (held == f.accounted) return;
+  ctx_->channel().account_memory(static_cast<std::ptrdiff_t>(held) - static_cast<std::ptrdiff_t>(f.accounted));
+  f.accounted = held;
 }
 
 void HttpConnection::fail(int status, std::string message) {
@@ -366,7 +373,7 @@ inline void HttpConnection::arm(Timer kind, std::uint64_t ms) {
 void HttpConnection::arm_keep_alive_if_idle() {
   RequestState& s = *state_;
   if (conn_state_ != ConnState::idle || s.fresh.in_flight != 0 || !s.fresh.held.empty()) return;
-  idle_since_ = ctx_->loop().now();
+  s.fresh.idle_since = ctx_->loop().now();
   std::uint64_t total = options_->keep_alive_timeout_ms;
   if (total != 0 && total <= kKeepStateMs) {
     arm(Timer::idle, total);
@@ -395,13 +402,19 @@ void HttpConnection::on_timer(void* self) {
 // Idle for a moment: the state goes back (unless an answer is still
 // leaving), the rest of the keep-alive timeout runs on.
 void HttpConnection::keep_alive_passed() {
-  if (state_ != nullptr && conn_state_ == ConnState::idle && state_->fresh.in_flight == 0 &&
-      state_->fresh.held.empty() && !state_->send_timer.is_scheduled() && !state_->decoder.in_message()) {
+  // Armed with the state held (arm_keep_alive_if_idle), which only this
+  // timer and the channel's closing give back.
+  assert(state_ != nullptr);
+  RequestState& s = *state_;
+  std::uint64_t idle_since = s.fresh.idle_since;
+  if (conn_state_ == ConnState::idle && s.fresh.in_flight == 0 && s.fresh.held.empty() &&
+      !s.send_timer.is_scheduled() && !s.decoder.in_message()) {
+    assert(s.fresh.accounted == 0);  // told at the last entry point's return: nothing held
     drop_state();
   }
   std::uint64_t total = options_->keep_alive_timeout_ms;
   if (total == 0) return;  // no keep-alive timeout
-  std::uint64_t idle_for = ctx_->loop().now() - idle_since_;
+  std::uint64_t idle_for = ctx_->loop().now() - idle_since;
   if (idle_for < total) {
     arm(Timer::idle, total - idle_for);
   } else {

@@ -34,6 +34,11 @@ struct RequestState {
     std::size_t bodies_held = 0;  // the request bodies of the exchanges in `queue`
     bool continue_owed = false;  // "100 Continue" waits for earlier answers to leave
     bool last_keep_alive = true; // the request handed on last keeps the connection
+    /// Bytes told to the channel (HttpConnection::account_memory): 0 when
+    /// the state goes back, as nothing is held then (or the channel has
+    /// closed, which released the whole account).
+    std::size_t accounted = 0;
+    std::uint64_t idle_since = 0;  // loop time the last answer left (keep-alive)
   } fresh;
 
   static void send_timed_out(void* self);
@@ -165,9 +170,7 @@ class HttpConnection final : public HttpServerCodec {
   HandlerContext* ctx_ = nullptr;
   // The header/body/keep-alive timer outlives the per-request state.
   TimerWheel::Entry timer_{&HttpConnection::on_timer, this};
-  std::uint64_t requests_ = 0;    // requests read on this connection
-  std::uint64_t idle_since_ = 0;  // loop time the last answer left
-  std::size_t accounted_ = 0;     // bytes told to the channel (account_memory)
+  std::uint64_t requests_ = 0;  // requests read on this connection
   ConnState conn_state_ = ConnState::idle;
   Timer timer_kind_ = Timer::none;
   // Re-entry guards: an answer may be written while decoding (a handler

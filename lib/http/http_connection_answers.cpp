@@ -185,7 +185,10 @@ void HttpConnection::answered(const Exchange& exchange) {
     send_continue_when_due();
   }
   if (may_resume()) resume_reading(ConnState::idle);
-  arm_keep_alive_if_idle();
+  // While decoding, the next request may follow at once: decode() arms the
+  // keep-alive timer as it returns, once for them all (tools/profile: about
+  // 95 instructions per pipelined request).
+  if (!decoding_) arm_keep_alive_if_idle();
 }
 
 void HttpConnection::send_continue_when_due() {

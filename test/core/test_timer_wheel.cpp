@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -477,4 +478,159 @@ TEST_CASE("TimerWheel: a callback can schedule new entries", "[timer_wheel]") {
   REQUIRE(follower.fired == 1);
   CHECK(follower.fired_at >= starter.fired_at + 45);
   CHECK(follower.fired_at <= starter.fired_at + 45 + 10);
+}
+
+TEST_CASE("TimerWheel: an entry is five words: two links, the callback, its owner and two 32-bit ticks", "[timer_wheel]") {
+  STATIC_REQUIRE(sizeof(TimerWheel::Entry) == 4 * sizeof(void*) + 2 * sizeof(std::uint32_t));
+  if constexpr (sizeof(void*) == 8) STATIC_REQUIRE(sizeof(TimerWheel::Entry) == 40);
+}
+
+TEST_CASE("TimerWheel: empty and size look at every slot, and at the tick being fired", "[timer_wheel]") {
+  std::uint64_t now = 0;
+  TimerWheel wheel(10, 8, now);
+  CHECK(wheel.empty());
+  CHECK(wheel.size() == 0);
+  for (std::uint64_t delay : {10, 35, 70, 79, 500}) {  // slots all round the wheel, and a later revolution
+    CAPTURE(delay);
+    Probe p(now);
+    wheel.schedule(p.entry, now, delay);
+    CHECK_FALSE(wheel.empty());
+    CHECK(wheel.size() == 1);
+    p.entry.cancel();
+    CHECK(wheel.empty());
+  }
+
+  SECTION("emptied by firing, by cancelling and by destruction, in turn") {
+    Probe fires(now), cancelled(now);
+    auto destroyed = std::make_unique<Probe>(now);
+    wheel.schedule(fires.entry, now, 20);
+    wheel.schedule(cancelled.entry, now, 40);
+    wheel.schedule(destroyed->entry, now, 60);
+    CHECK(wheel.size() == 3);
+    CHECK_FALSE(wheel.empty());  // remembers where it found one
+    step_to(wheel, now, 30);
+    CHECK(fires.fired == 1);
+    CHECK_FALSE(wheel.empty());
+    cancelled.entry.cancel();
+    CHECK_FALSE(wheel.empty());
+    destroyed.reset();
+    CHECK(wheel.empty());
+    CHECK(wheel.size() == 0);
+  }
+  SECTION("entries due in the same tick count until each has fired") {
+    Probe first(now), second(now);
+    std::size_t size_seen = 0;
+    bool empty_seen = true;
+    first.then = [&](Probe&) {
+      size_seen = wheel.size();
+      empty_seen = wheel.empty();
+    };
+    wheel.schedule(first.entry, now, 30);
+    wheel.schedule(second.entry, now, 30);
+    step_to(wheel, now, 40);
+    CHECK(size_seen == 1);  // `second`, waiting its turn in this tick
+    CHECK_FALSE(empty_seen);
+    CHECK(second.fired == 1);
+    CHECK(wheel.empty());
+  }
+}
+
+TEST_CASE("TimerWheel: ticks past 2^32 (an entry's 32 bits wrap) fire on time", "[timer_wheel]") {
+  // A 1 ms tick on a clock that has run 49.7 days: entries' low 32 bits
+  // wrap while they wait.
+  const std::uint64_t start = (std::uint64_t{1} << 32) - 40;
+  std::uint64_t now = start;
+  TimerWheel wheel(1, 16, now);
+  Probe before(now), across(now), long_after(now), pushed(now);
+  wheel.schedule(before.entry, now, 20);       // fires before the wrap
+  wheel.schedule(across.entry, now, 60);       // after it
+  wheel.schedule(long_after.entry, now, 5000);  // many revolutions after it
+  wheel.schedule(pushed.entry, now, 10);
+  wheel.schedule(pushed.entry, now, 100);  // pushed later across the wrap: stays in its slot
+  step_to(wheel, now, start + 19);
+  CHECK(before.fired == 0);
+  step_to(wheel, now, start + 59);
+  CHECK(before.history == std::vector<std::uint64_t>{start + 20});
+  CHECK(across.fired == 0);
+  step_to(wheel, now, start + 6000);
+  CHECK(across.history == std::vector<std::uint64_t>{start + 60});
+  CHECK(pushed.history == std::vector<std::uint64_t>{start + 100});
+  CHECK(long_after.history == std::vector<std::uint64_t>{start + 5000});
+  CHECK(wheel.empty());
+}
+
+TEST_CASE("TimerWheel: a delay longer than kMaxDelayTicks fires at that bound", "[timer_wheel]") {
+  const std::uint64_t bound = TimerWheel::kMaxDelayTicks;  // at a 1 ms tick, 24.8 days
+  std::uint64_t now = 1000;
+  TimerWheel wheel(1, 8, now);
+  Probe capped(now), longest(now);
+  wheel.schedule(capped.entry, now, std::numeric_limits<std::uint64_t>::max());  // no overflow either
+  wheel.schedule(longest.entry, now, bound);
+  now += bound - 1;
+  wheel.advance(now);
+  CHECK(capped.fired == 0);
+  CHECK(longest.fired == 0);
+  now += 1;
+  wheel.advance(now);
+  CHECK(capped.fired == 1);
+  CHECK(longest.fired == 1);
+  CHECK(wheel.empty());
+}
+
+TEST_CASE("TimerWheel: one advance over a gap of many times kMaxDelayTicks", "[timer_wheel]") {
+  std::uint64_t now = 7;
+  TimerWheel wheel(1, 8, now);
+  Probe soon(now), latest(now), rearming(now);
+  wheel.schedule(soon.entry, now, 5);
+  wheel.schedule(latest.entry, now, TimerWheel::kMaxDelayTicks);
+  // Re-armed from its callback, for 1000 ms after the new time.
+  rearming.then = [&](Probe& self) { wheel.schedule(self.entry, now, 1000); };
+  wheel.schedule(rearming.entry, now, 3);
+  now += 5 * TimerWheel::kMaxDelayTicks + 12345;
+  wheel.advance(now);
+  CHECK(soon.fired == 1);
+  CHECK(latest.fired == 1);
+  CHECK(rearming.fired == 1);
+  CHECK(wheel.size() == 1);  // `rearming`, 1000 ms after `now`
+  // Ticks are read right after the jump: entries fire on time.
+  Probe after(now);
+  const std::uint64_t armed_at = now;
+  wheel.schedule(after.entry, now, 30);
+  step_to(wheel, now, armed_at + 29);
+  CHECK(after.fired == 0);
+  step_to(wheel, now, armed_at + 2000);
+  CHECK(after.history == std::vector<std::uint64_t>{armed_at + 30});
+  CHECK(rearming.history == std::vector<std::uint64_t>{armed_at, armed_at + 1000, armed_at + 2000});
+}
+
+TEST_CASE("TimerWheel: a callback may advance the wheel itself", "[timer_wheel]") {
+  std::uint64_t now = 0;
+  TimerWheel wheel(10, 8, now);
+  Probe first(now), second(now), third(now), later(now);
+  first.then = [&](Probe&) { wheel.advance(now); };  // the rest of this tick, and on to `now`
+  for (Probe* p : {&first, &second, &third}) wheel.schedule(p->entry, now, 20);
+  wheel.schedule(later.entry, now, 60);
+  now = 70;  // the three fire at tick 2 of 7: `first`'s advance does ticks 2 to 7
+  wheel.advance(now);
+  CHECK(first.fired == 1);
+  CHECK(second.fired == 1);
+  CHECK(third.fired == 1);
+  CHECK(later.fired == 1);
+  CHECK(wheel.empty());
+}
+
+TEST_CASE("TimerWheel: a wheel left alone while empty schedules from the caller's clock", "[timer_wheel]") {
+  // EventLoop stops advancing an empty wheel; its clock may be far behind.
+  for (std::uint64_t idle_for : {std::uint64_t{5000}, 3 * TimerWheel::kMaxDelayTicks}) {
+    CAPTURE(idle_for);
+    std::uint64_t now = 0;
+    TimerWheel wheel(1, 8, now);
+    now += idle_for;
+    Probe p(now);
+    wheel.schedule(p.entry, now, 100);
+    step_to(wheel, now, now + 99);
+    CHECK(p.fired == 0);
+    step_to(wheel, now, now + 10);
+    CHECK(p.history == std::vector<std::uint64_t>{idle_for + 100});
+  }
 }
