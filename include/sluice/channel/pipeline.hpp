@@ -95,8 +95,8 @@ class HandlerContext {
   friend class Pipeline;
   // What the memory after the context holds, and so how it is destroyed.
   enum class Holds : std::uint8_t {
-    owned,    // the handler itself (emplace_*)
-    shared,   // a shared_ptr<HandlerBase> (add_*)
+    owned,   // the handler itself (emplace_*)
+    shared,  // a shared_ptr<HandlerBase> (add_*)
   };
   HandlerContext(Pipeline& pipeline, HandlerBase& handler, std::uint32_t name, Holds holds, bool in_block) noexcept
       : pipeline_(&pipeline), handler_(&handler), name_(name), holds_(holds), in_block_(in_block) {}
@@ -232,7 +232,7 @@ class Pipeline {
   friend class HandlerContext;
   struct Placement {
     void* memory;
-    void* object;  // after the context
+    void* object;        // after the context
     std::uint32_t name;  // interned
     bool in_block;
   };
