@@ -110,6 +110,8 @@ void HandlerContext::destroy(HandlerContext* ctx) noexcept {
       std::launder(reinterpret_cast<Shared*>(ctx + 1))->~Shared();
       break;
     }
+    case Holds::borrowed:
+      break;
   }
   bool in_block = ctx->in_block_;
   ctx->~HandlerContext();
@@ -238,6 +240,11 @@ HandlerContext& Pipeline::place_shared(std::string_view name, std::shared_ptr<Ha
   return *init(place, ref, HandlerContext::Holds::shared);
 }
 
+HandlerContext& Pipeline::place_borrowed(std::string_view name, HandlerBase& handler) {
+  Placement place = make_room(name, 0, alignof(HandlerContext));
+  return *init(place, handler, HandlerContext::Holds::borrowed);
+}
+
 void Pipeline::link_after(HandlerContext* prev, HandlerContext* ctx) {
   channel_->loop().assert_in_loop_thread("a pipeline change");
   ctx->prev_ = prev;
@@ -288,6 +295,10 @@ void Pipeline::destroy_retired(bool with_owned) noexcept {
 
 Pipeline& Pipeline::add_last(std::string_view name, std::shared_ptr<HandlerBase> handler) {
   link_after(last_, &place_shared(name, std::move(handler)));
+  return *this;
+}
+Pipeline& Pipeline::add_last_borrowed(std::string_view name, HandlerBase& handler) {
+  link_after(last_, &place_borrowed(name, handler));
   return *this;
 }
 Pipeline& Pipeline::add_first(std::string_view name, std::shared_ptr<HandlerBase> handler) {

@@ -42,13 +42,21 @@ std::function<void(Channel&)> http_pipeline(const HttpServerOptions& options, st
     if (!codec.continue_check) codec.continue_check = [router](const HttpRequest& head) { return router->check(head); };
     if (!codec.stream_body) codec.stream_body = [router](const HttpRequest& head) { return router->streams_body(head); };
   }
-  auto shared_codec = std::make_shared<const HttpCodecOptions>(std::move(codec));
   // The connection is built in the channel's block; the dispatcher holds no
-  // state of a connection, so one serves them all.
-  std::shared_ptr<HttpServerHandler> dispatcher = HttpServerHandler::create(std::move(app));
+  // state of a connection, so one serves them all. The codec's options own
+  // it: every connection holds those options (and, emplaced, lives as long
+  // as its channel), so the channel can borrow the dispatcher without a
+  // reference count of its own (16 bytes per connection).
+  struct Shared {
+    HttpCodecOptions codec;
+    std::shared_ptr<HttpServerHandler> dispatcher;
+  };
+  auto shared = std::make_shared<Shared>(Shared{std::move(codec), HttpServerHandler::create(std::move(app))});
+  std::shared_ptr<const HttpCodecOptions> shared_codec(shared, &shared->codec);
+  HttpServerHandler* dispatcher = shared->dispatcher.get();
   return [shared_codec, dispatcher](Channel& channel) {
     channel.pipeline().emplace_last<detail::HttpConnection>("http-codec", shared_codec);
-    channel.pipeline().add_last("http-handler", dispatcher);
+    channel.pipeline().add_last_borrowed("http-handler", *dispatcher);
   };
 }
 

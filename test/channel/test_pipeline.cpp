@@ -33,6 +33,7 @@ class Tagger final : public Handler<std::string, std::string, std::string, std::
     message += "-" + tag_;
     ctx.write(message);
   }
+  const std::string& tag_for_test() const noexcept { return tag_; }
 
  private:
   std::string tag_;
@@ -211,6 +212,25 @@ TEST_CASE("handlers can be added anywhere on a running channel", "[pipeline]") {
     CHECK_THROWS_AS(ch->pipeline().add_after("nope", "b", std::make_shared<Tagger>("b")), std::invalid_argument);
     CHECK(ch->pipeline().names() == std::vector<std::string>{"a", "c"});
   }
+}
+
+TEST_CASE("a borrowed handler takes part like any other and is never destroyed by the pipeline", "[pipeline]") {
+  // One handler for many channels, kept alive by the caller.
+  Tagger shared("z");
+  auto first = tagged_channel({"a"});
+  auto second = tagged_channel({"b"});
+  first->pipeline().add_last_borrowed("z", shared);
+  second->pipeline().add_last_borrowed("z", shared);
+  CHECK(first->pipeline().get("z") == &shared);
+  CHECK(round_inbound(*first, "m") == "m-a-z");
+  CHECK(round_outbound(*second, "m") == "m-z-b");
+  CHECK(first->pipeline().remove("z"));
+  CHECK(round_inbound(*first, "m") == "m-a");
+  first.reset();
+  second.reset();
+  // Both channels are gone; the handler is untouched (ASan would see a
+  // destroyed one read here).
+  CHECK(shared.tag_for_test() == "z");
 }
 
 TEST_CASE("handler_added and handler_removed are called", "[pipeline]") {
