@@ -123,10 +123,16 @@ int RequestDecoder::status_for(llhttp_errno_t err, const char* reason) noexcept 
   return 400;
 }
 
-int RequestDecoder::refuse(int status, std::string message) {
+int RequestDecoder::refuse(int status, std::string_view message) {
   fresh_.error_status = status;
-  kept_.error_message = std::move(message);
+  kept_.error_message.assign(message);
   return -1;  // llhttp stops with HPE_USER
+}
+
+int RequestDecoder::refuse(const Verdict& verdict) {
+  refuse(verdict.status, verdict.message);
+  kept_.error_message.append(verdict.detail);
+  return -1;
 }
 
 HttpRequestPtr RequestDecoder::take_refused(int status, std::string message) {
@@ -166,7 +172,9 @@ int RequestDecoder::on_url(llhttp_t* p, const char* at, std::size_t len) {
   return 0;
 }
 
-int RequestDecoder::count_header_bytes(std::size_t len) {
+// Inline, as value_is_folded below: run for every field and value
+// (tools/profile: 19 instructions per request with one field).
+inline int RequestDecoder::count_header_bytes(std::size_t len) {
   fresh_.header_bytes += len;
   if (fresh_.header_bytes > options_->max_header_bytes) return refuse(431, "Request Header Fields Too Large");
   return 0;
@@ -184,7 +192,7 @@ int RequestDecoder::on_header_field(llhttp_t* p, const char* at, std::size_t len
 // line, after the CR LF (and after the folding whitespace when the first
 // line's value was empty). A span of an ordinary value is never preceded by
 // a '\n' and whitespace only.
-bool RequestDecoder::value_is_folded(const char* at) const noexcept {
+inline bool RequestDecoder::value_is_folded(const char* at) const noexcept {
   const char* q = at;
   while (q > input_begin_ && (q[-1] == ' ' || q[-1] == '\t')) --q;
   return q > input_begin_ ? q[-1] == '\n' : input_follows_line_start_;
@@ -229,7 +237,7 @@ int RequestDecoder::on_headers_complete(llhttp_t* p) {
   r.version_major = llhttp_get_http_major(p);
   r.version_minor = llhttp_get_http_minor(p);
   r.keep_alive = llhttp_should_keep_alive(p) != 0;
-  if (Verdict verdict = validate_request(r, d.fresh_.facts); !verdict.ok()) return d.refuse(std::move(verdict));
+  if (Verdict verdict = validate_request(r, d.fresh_.facts); !verdict.ok()) return d.refuse(verdict);
   return d.decide_body(p);
 }
 
@@ -243,11 +251,11 @@ int RequestDecoder::decide_body(llhttp_t* p) {
   bool streamed = has_body && o.stream_body && o.stream_body(r);
   std::uint64_t max_body = streamed ? o.max_streamed_body_bytes : o.max_body_bytes;
   if ((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length > max_body) return refuse(413, "Content Too Large");
-  if (Verdict verdict = validate_expect(r, fresh_.facts); !verdict.ok()) return refuse(std::move(verdict));
   if (fresh_.facts.expect && r.version_minor >= 1) {
+    if (Verdict verdict = validate_expect(r, fresh_.facts); !verdict.ok()) return refuse(verdict);
     if (o.continue_check) {
       int status = o.continue_check(r);
-      if (status != 0) return refuse(status, std::string(reason_phrase(status)));
+      if (status != 0) return refuse(status, reason_phrase(status));
     }
     fresh_.expect_continue = true;
   }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "body_stream_feed.hpp"
 #include "request_validator.hpp"
@@ -77,8 +78,8 @@ class RequestDecoder {
   static int on_chunk_complete(llhttp_t* p);
   static int on_message_complete(llhttp_t* p);
 
-  int refuse(int status, std::string message);
-  int refuse(Verdict verdict) { return refuse(verdict.status, std::move(verdict.message)); }
+  int refuse(int status, std::string_view message);
+  int refuse(const Verdict& verdict);
   int count_header_bytes(std::size_t len);
   int decide_body(llhttp_t* p);
   bool value_is_folded(const char* at) const noexcept;

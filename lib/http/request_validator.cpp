@@ -4,25 +4,38 @@
 
 namespace sluice::detail {
 
+namespace {
+// Clients spell these names as the RFCs do, so the exact spelling is tried
+// first: a few bytes compared at once, where iequals goes byte by byte
+// (tools/profile: 34 instructions per request, for its Host).
+bool is_field(std::string_view name, std::string_view canonical) noexcept {
+  return name == canonical || iequals(name, canonical);
+}
+}  // namespace
+
 void HeadFacts::note(std::string_view name) noexcept {
   // By length first: most fields are none of these four.
   switch (name.size()) {
-    case 4: host_fields += iequals(name, "Host") ? 1 : 0; break;
-    case 6: expect = expect || iequals(name, "Expect"); break;
-    case 14: content_length = content_length || iequals(name, "Content-Length"); break;
-    case 17: transfer_encoding = transfer_encoding || iequals(name, "Transfer-Encoding"); break;
+    case 4: host_fields += is_field(name, "Host") ? 1 : 0; break;
+    case 6: expect = expect || is_field(name, "Expect"); break;
+    case 14: content_length = content_length || is_field(name, "Content-Length"); break;
+    case 17: transfer_encoding = transfer_encoding || is_field(name, "Transfer-Encoding"); break;
     default: break;
   }
 }
 
 namespace {
 
-Verdict refuse(int status, std::string message) { return Verdict{status, std::move(message)}; }
+Verdict refuse(int status, std::string_view message, std::string_view detail = {}) {
+  return Verdict{status, message, detail};
+}
 
 // Transfer-Encoding: only "chunked" (last, once) is implemented. Anything
 // malformed is 400; else the first offence in list order decides: "chunked"
 // before another coding is 400, a well-formed coding we do not implement 501.
-Verdict check_transfer_codings(const HttpHeaders& headers) {
+// Out of line: inlined, its frame is paid by every head, most having no
+// Transfer-Encoding (tools/profile: 12 instructions per request).
+[[gnu::noinline]] Verdict check_transfer_codings(const HttpHeaders& headers) {
   bool malformed = false;
   bool after_chunked = false;
   Verdict first;
@@ -35,7 +48,7 @@ Verdict check_transfer_codings(const HttpHeaders& headers) {
       }
       if (after_chunked && first.ok()) first = refuse(400, "Bad Request: chunked must be the last transfer coding");
       after_chunked = iequals(coding, "chunked");
-      if (!after_chunked && first.ok()) first = refuse(501, "Not Implemented: transfer coding " + std::string(coding));
+      if (!after_chunked && first.ok()) first = refuse(501, "Not Implemented: transfer coding ", coding);
       return true;
     });
     if (malformed) return refuse(400, "Bad Request: malformed Transfer-Encoding");

@@ -24,11 +24,15 @@ struct HeadFacts {
 };
 
 /// The status to refuse a request with (0: acceptable) and the message of
-/// that answer.
+/// that answer: fixed text, then what it names (a transfer coding), viewed
+/// in the head checked. Views, not a string: most heads are acceptable, and
+/// this one is made for every request.
 struct Verdict {
   int status = 0;
-  std::string message;
+  std::string_view message;  // static text
+  std::string_view detail;   // in the head checked: copy before the head changes
   bool ok() const noexcept { return status == 0; }
+  std::string text() const { return std::string(message).append(detail); }
 };
 
 /// Checks a complete request head: the version (505), HTTP/1.0 with

@@ -1101,6 +1101,20 @@ TEST_CASE("codec: an idle keep-alive connection is closed", "[http][codec][keepa
   CHECK(s.ch->read_outbound_bytes().empty());  // closed silently
 }
 
+TEST_CASE("codec: bytes between requests leave an idle connection its keep-alive timeout", "[http][codec][keepalive][timeout]") {
+  HttpCodecOptions o;
+  o.keep_alive_timeout_ms = 1000;
+  Echo echo;
+  Server s(echo.handler(), o);
+  CHECK(s.send(std::string(kGet)).size() == 1);
+  s.ch->advance_time(500);
+  s.ch->write_inbound("\r\n");  // no request begins
+  CHECK(s.ch->read_outbound_bytes().empty());
+  s.ch->advance_time(5000);
+  CHECK_FALSE(s.ch->is_open());
+  CHECK(s.ch->read_outbound_bytes().empty());  // closed silently
+}
+
 // Idle for a little longer than the codec keeps a request's state for the
 // next request (about 100 ms): then it holds none.
 bool sheds_request_state(Server& s) {

@@ -51,7 +51,7 @@ TEST_CASE("validator: the version", "[http][validator]") {
   h.request.version_major = 2;
   auto v = validate_request(h.request, h.facts);
   CHECK(v.status == 505);
-  CHECK(v.message == "HTTP Version Not Supported");
+  CHECK(v.text() == "HTTP Version Not Supported");
 }
 
 TEST_CASE("validator: Host", "[http][validator]") {
@@ -66,7 +66,7 @@ TEST_CASE("validator: the smuggling rules", "[http][validator]") {
     auto v = validate_request(head({{"Host", "x"}, {"Content-Length", "3"}, {"Transfer-Encoding", "chunked"}}).request,
                               head({{"Host", "x"}, {"Content-Length", "3"}, {"Transfer-Encoding", "chunked"}}).facts);
     CHECK(v.status == 400);
-    CHECK(v.message == "Bad Request: Content-Length with Transfer-Encoding");
+    CHECK(v.text() == "Bad Request: Content-Length with Transfer-Encoding");
   }
   SECTION("HTTP/1.0 with Transfer-Encoding") {
     CHECK(status_of(head({{"Transfer-Encoding", "chunked"}}, 0)) == 400);
@@ -86,7 +86,7 @@ TEST_CASE("validator: the smuggling rules", "[http][validator]") {
     auto h = head({{"Host", "x"}, {"Transfer-Encoding", "gzip, chunked"}});
     auto v = validate_request(h.request, h.facts);
     CHECK(v.status == 501);
-    CHECK(v.message == "Not Implemented: transfer coding gzip");
+    CHECK(v.text() == "Not Implemented: transfer coding gzip");
   }
   SECTION("the first offence in list order decides") {
     CHECK(status_of(head({{"Host", "x"}, {"Transfer-Encoding", "chunked, gzip"}})) == 400);
