@@ -2,12 +2,11 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <mutex>
 #include <new>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include "handler_names.hpp"
 #include "sluice/channel/channel.hpp"
 #include "sluice/core/log.hpp"
 
@@ -38,63 +37,8 @@ std::string quoted(std::string_view name) {
 
 std::string describe(const std::type_info* type) { return type == nullptr ? "anything" : type_name(*type); }
 
-}  // namespace
-
-// ---- names ----
-
-namespace {
-/// The process's one copy of each handler name, known by its number (a
-/// context holds the number: 4 bytes, not a pointer's 8). Names come from
-/// code, so the table stays small; it is never trimmed. Each thread keeps a
-/// copy of what it has met, and takes the lock only for a name new to it.
-class HandlerNames {
- public:
-  static std::uint32_t intern(std::string_view name) {
-    Copy& mine = copy();
-    if (auto hit = mine.numbers.find(name); hit != mine.numbers.end()) return hit->second;
-    Table& all = table();
-    std::lock_guard lock(all.mutex);
-    auto [entry, added] = all.numbers.try_emplace(std::string(name), static_cast<std::uint32_t>(all.names.size()));
-    if (added) all.names.emplace_back(entry->first);
-    mine.numbers.emplace(entry->first, entry->second);
-    mine.names = all.names;  // so that name_of finds it without the lock
-    return entry->second;
-  }
-
-  /// Any thread; without the lock on one that interned the name (a
-  /// context's loop thread).
-  static std::string_view name_of(std::uint32_t number) noexcept {
-    Copy& mine = copy();
-    if (number >= mine.names.size()) {
-      Table& all = table();
-      std::lock_guard lock(all.mutex);
-      mine.names = all.names;
-    }
-    return mine.names[number];
-  }
-
- private:
-  struct Table {
-    std::mutex mutex;
-    std::unordered_map<std::string, std::uint32_t> numbers;  // nodes, and so names, never move
-    std::vector<std::string_view> names;                     // by number: views of the keys above
-  };
-  struct Copy {
-    std::unordered_map<std::string_view, std::uint32_t> numbers;
-    std::vector<std::string_view> names;
-  };
-  // Made on first use, whichever static initializer builds a pipeline first.
-  static Table& table() {
-    static Table all;
-    return all;
-  }
-  static Copy& copy() {
-    thread_local Copy mine;
-    return mine;
-  }
-};
-
 constexpr std::size_t round_up(std::size_t n, std::size_t align) { return (n + align - 1) / align * align; }
+
 }  // namespace
 
 // ---- HandlerContext ----
@@ -118,7 +62,7 @@ void HandlerContext::destroy(HandlerContext* ctx) noexcept {
   if (!in_block) ::operator delete(ctx);
 }
 
-std::string_view HandlerContext::name() const noexcept { return HandlerNames::name_of(name_); }
+std::string_view HandlerContext::name() const noexcept { return detail::HandlerNames::name_of(name_); }
 Channel& HandlerContext::channel() const noexcept { return pipeline_->channel(); }
 EventLoop& HandlerContext::loop() const noexcept { return pipeline_->channel().loop(); }
 
@@ -209,7 +153,7 @@ Pipeline::Placement Pipeline::make_room(std::string_view name, std::size_t size,
   std::size_t object_offset = round_up(sizeof(HandlerContext), align);
   std::size_t start = round_up(block_used_, std::max(align, alignof(HandlerContext)));
   std::size_t end = start + object_offset + size;
-  Placement place{nullptr, nullptr, HandlerNames::intern(name), false};
+  Placement place{nullptr, nullptr, detail::HandlerNames::intern(name), false};
   if (end <= block_size_) {
     place.memory = block_ + start;
     place.in_block = true;
