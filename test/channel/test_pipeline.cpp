@@ -12,9 +12,13 @@
 #include "sluice/channel/pipeline.hpp"
 #include "sluice/codec/line_decoder.hpp"
 #include "sluice/codec/string_codec.hpp"
+#include "round_trip.hpp"
 
 using namespace sluice;
 using Catch::Matchers::Contains;
+
+using sluice::test::round_inbound;
+using sluice::test::round_outbound;
 
 namespace {
 
@@ -157,21 +161,6 @@ std::string validation_error(const Pipeline& pipeline) {
     return e.what();
   }
   return "";
-}
-
-std::string round_inbound(EmbeddedChannel& ch, std::string message) {
-  ch.write_inbound_message(std::move(message));
-  auto out = ch.read_inbound<std::string>();
-  REQUIRE(out);
-  REQUIRE(ch.inbound_count() == 0);
-  return *out;
-}
-
-std::string round_outbound(EmbeddedChannel& ch, std::string message) {
-  ch.write_outbound(std::move(message));
-  auto out = ch.read_outbound<std::string>();
-  REQUIRE(out);
-  return *out;
 }
 
 }  // namespace

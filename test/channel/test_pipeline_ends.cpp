@@ -11,9 +11,13 @@
 #include "sluice/channel/embedded_channel.hpp"
 #include "sluice/channel/manual_loop.hpp"
 #include "sluice/channel/pipeline.hpp"
+#include "round_trip.hpp"
 
 using namespace sluice;
 using Catch::Matchers::Contains;
+
+using sluice::test::round_inbound;
+using sluice::test::round_outbound;
 
 namespace {
 
@@ -97,21 +101,6 @@ class BufferOnlyChannel final : public Channel {
   void transport_shutdown_output() override {}
   void transport_close() override { transport_closed(); }
 };
-
-std::string round_inbound(EmbeddedChannel& ch, std::string message) {
-  ch.write_inbound_message(std::move(message));
-  auto out = ch.read_inbound<std::string>();
-  REQUIRE(out);
-  REQUIRE(ch.inbound_count() == 0);
-  return *out;
-}
-
-std::string round_outbound(EmbeddedChannel& ch, std::string message) {
-  ch.write_outbound(std::move(message));
-  auto out = ch.read_outbound<std::string>();
-  REQUIRE(out);
-  return *out;
-}
 
 }  // namespace
 

@@ -42,21 +42,37 @@ void reset(BlockingClient& client) {
   ::setsockopt(client.fd(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
   client.close();
 }
+// A one-loop server whose one connection records what it reads; the test
+// holds the server's end of that connection.
+struct RecordingServer {
+  RecordingServer()
+      : loops({1, false, "tcp"}), server(loops, ServerOptions{}, [this](Channel& c) {
+          c.pipeline().add_last("recorder", recorder);
+          channel = c.shared_from_this();
+          have = true;
+        }) {
+    server.start();
+  }
+  /// Waits for the connection a client made.
+  std::shared_ptr<Channel> accepted() {
+    REQUIRE(wait_until([&] { return have.load(); }));
+    return channel;
+  }
+
+  EventLoopGroup loops;
+  std::shared_ptr<Recorder> recorder = std::make_shared<Recorder>();
+  std::shared_ptr<Channel> channel;
+  std::atomic<bool> have{false};
+  TcpServer server;
+};
 }  // namespace
 
 TEST_CASE("TcpChannel: reading paused and resumed between reads delivers every byte once") {
-  EventLoopGroup loops({1, false, "tcp"});
-  auto recorder = std::make_shared<Recorder>();
-  std::shared_ptr<Channel> channel;
-  std::atomic<bool> have{false};
-  TcpServer server(loops, ServerOptions{}, [&](Channel& c) {
-    c.pipeline().add_last("recorder", recorder);
-    channel = c.shared_from_this();
-    have = true;
-  });
-  server.start();
-  BlockingClient client(server.port());
-  REQUIRE(wait_until([&] { return have.load(); }));
+  RecordingServer srv;
+  auto& loops = srv.loops;
+  auto& recorder = srv.recorder;
+  BlockingClient client(srv.server.port());
+  auto channel = srv.accepted();
 
   std::size_t sent = 0;
   for (int round = 0; round < 20; ++round) {
@@ -79,18 +95,11 @@ TEST_CASE("TcpChannel: reading paused and resumed between reads delivers every b
 }
 
 TEST_CASE("TcpChannel: a peer that resets while the channel is not reading does not spin its loop") {
-  EventLoopGroup loops({1, false, "tcp"});
-  auto recorder = std::make_shared<Recorder>();
-  std::shared_ptr<Channel> channel;
-  std::atomic<bool> have{false};
-  TcpServer server(loops, ServerOptions{}, [&](Channel& c) {
-    c.pipeline().add_last("recorder", recorder);
-    channel = c.shared_from_this();
-    have = true;
-  });
-  server.start();
-  auto client = std::make_unique<BlockingClient>(server.port());
-  REQUIRE(wait_until([&] { return have.load(); }));
+  RecordingServer srv;
+  auto& loops = srv.loops;
+  auto& recorder = srv.recorder;
+  auto client = std::make_unique<BlockingClient>(srv.server.port());
+  auto channel = srv.accepted();
   client->send_all("ping");
   REQUIRE(wait_until([&] { return recorder->received.load() == 4; }));
 
