@@ -59,7 +59,8 @@ void Poller::close_all(bool) noexcept {
 int Poller::watch(int fd, Target& target, std::uint8_t& state, std::uint8_t wanted) noexcept {
   wanted &= kRead | kWrite;
   bool registered = (state & kRegistered) != 0;
-  if (registered && (state & (kRead | kWrite)) == wanted) return 0;
+  // Nothing to tell epoll: the same interest, or none for a socket not in the set.
+  if (registered ? (state & (kRead | kWrite)) == wanted : wanted == kNone) return 0;
   epoll_event ev{};
   ev.events = epoll_events(wanted);
   ev.data.ptr = &target;

@@ -51,8 +51,8 @@ class Poller final : public LoopService {
   Poller& operator=(const Poller&) = delete;
 
   /// Watches `fd` for `wanted` (kRead | kWrite) on behalf of `target`;
-  /// `state` is the owner's record, updated. Returns 0 or a negative errno.
-  /// Loop thread.
+  /// `state` is the owner's record, updated. No system call when that
+  /// changes nothing. Returns 0 or a negative errno. Loop thread.
   int watch(int fd, Target& target, std::uint8_t& state, std::uint8_t wanted) noexcept;
   /// Takes `fd` out of the set (before another target watches it). Closing
   /// the descriptor does the same without a call. Loop thread.

@@ -112,15 +112,14 @@ void TcpChannel::start(const ChannelInitializer& initializer) {
   activate();
 }
 
-void TcpChannel::watch(std::uint8_t wanted) noexcept {
+void TcpChannel::watch(bool read, bool write) noexcept {
   if (fd_ < 0) return;
+  auto wanted = static_cast<std::uint8_t>((read ? detail::Poller::kRead : 0) | (write ? detail::Poller::kWrite : 0));
   int rc = detail::Poller::of(loop()).watch(fd_, *this, interest_, wanted);
   if (rc != 0) transport_failed("poll", rc);
 }
 
-void TcpChannel::transport_start_reading() {
-  watch(static_cast<std::uint8_t>((interest_ & (detail::Poller::kRead | detail::Poller::kWrite)) | detail::Poller::kRead));
-}
+void TcpChannel::transport_start_reading() { watch(true, waiting_writable_); }
 
 // Reading stops lazily: the socket stays watched for input until it next
 // reports some (ready() then drops the interest), so a handler that pauses
@@ -145,7 +144,7 @@ void TcpChannel::ready(std::uint32_t events) noexcept {
       // again. Out of the set; watching again puts it back, and reports it.
       detail::Poller::of(loop()).forget(fd_, interest_);
     } else {
-      watch(static_cast<std::uint8_t>(interest_ & detail::Poller::kWrite));
+      watch(false, waiting_writable_);
     }
   }
 }
@@ -217,10 +216,9 @@ void TcpChannel::transport_flush() {
     if (written < total) waiting_writable_ = true;
   }
   // Watched for output only while the kernel's buffer is full.
-  auto watching = static_cast<std::uint8_t>(interest_ & (detail::Poller::kRead | detail::Poller::kWrite));
-  auto wanted = static_cast<std::uint8_t>(waiting_writable_ ? watching | detail::Poller::kWrite
-                                                            : watching & ~detail::Poller::kWrite);
-  if (wanted != watching) watch(wanted);
+  if (waiting_writable_ != ((interest_ & detail::Poller::kWrite) != 0)) {
+    watch((interest_ & detail::Poller::kRead) != 0, waiting_writable_);
+  }
 }
 
 void TcpChannel::transport_shutdown_output() {

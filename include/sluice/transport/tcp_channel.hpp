@@ -73,7 +73,8 @@ class TcpChannel final : public Channel, private detail::PollTarget {
   void ready(std::uint32_t events) noexcept override;
   void read_ready();
   void consume_written(std::size_t n) noexcept;
-  void watch(std::uint8_t wanted) noexcept;
+  /// What the socket is watched for (the poller skips what changes nothing).
+  void watch(bool read, bool write) noexcept;
   void released() noexcept;
 
   // After Channel's flags, in what would be padding.
