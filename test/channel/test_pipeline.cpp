@@ -12,36 +12,18 @@
 #include "sluice/channel/pipeline.hpp"
 #include "sluice/codec/line_decoder.hpp"
 #include "sluice/codec/string_codec.hpp"
-#include "round_trip.hpp"
+#include "pipeline_probes.hpp"
 
 using namespace sluice;
 using Catch::Matchers::Contains;
 
 using sluice::test::round_inbound;
+using sluice::test::Tagger;
 using sluice::test::round_outbound;
 
 namespace {
 
 using Log = std::vector<std::string>;
-
-// Appends "-<tag>" to every string it sees, in both directions, so the final
-// message spells out the order it travelled in.
-class Tagger final : public Handler<std::string, std::string, std::string, std::string> {
- public:
-  explicit Tagger(std::string tag) : tag_(std::move(tag)) {}
-  void read(HandlerContext& ctx, std::string& message) override {
-    message += "-" + tag_;
-    ctx.fire_read(message);
-  }
-  void write(HandlerContext& ctx, std::string& message) override {
-    message += "-" + tag_;
-    ctx.write(message);
-  }
-  const std::string& tag_for_test() const noexcept { return tag_; }
-
- private:
-  std::string tag_;
-};
 
 // Tags the first message it reads, then removes itself from the pipeline
 // while still inside read().
@@ -219,7 +201,7 @@ TEST_CASE("a borrowed handler takes part like any other and is never destroyed b
   second.reset();
   // Both channels are gone; the handler is untouched (ASan would see a
   // destroyed one read here).
-  CHECK(shared.tag_for_test() == "z");
+  CHECK(shared.tag() == "z");
 }
 
 TEST_CASE("handler_added and handler_removed are called", "[pipeline]") {

@@ -11,12 +11,13 @@
 #include "sluice/channel/embedded_channel.hpp"
 #include "sluice/channel/manual_loop.hpp"
 #include "sluice/channel/pipeline.hpp"
-#include "round_trip.hpp"
+#include "pipeline_probes.hpp"
 
 using namespace sluice;
 using Catch::Matchers::Contains;
 
 using sluice::test::round_inbound;
+using sluice::test::Tagger;
 using sluice::test::round_outbound;
 
 namespace {
@@ -24,23 +25,6 @@ namespace {
 using Log = std::vector<std::string>;
 
 struct Ping final : UserEvent {};
-
-// Appends "-<tag>" to strings going either way.
-class Tagger final : public Handler<std::string, std::string, std::string, std::string> {
- public:
-  explicit Tagger(std::string tag) : tag_(std::move(tag)) {}
-  void read(HandlerContext& ctx, std::string& message) override {
-    message += "-" + tag_;
-    ctx.fire_read(message);
-  }
-  void write(HandlerContext& ctx, std::string& message) override {
-    message += "-" + tag_;
-    ctx.write(message);
-  }
-
- private:
-  std::string tag_;
-};
 
 // Answers each message itself, then passes it on.
 class Answerer final : public InboundHandler<std::string> {
