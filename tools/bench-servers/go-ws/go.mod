@@ -1,0 +1,3 @@
+module sluice-bench/go-ws
+
+go 1.19
