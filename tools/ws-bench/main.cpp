@@ -64,6 +64,8 @@ const char* kUsage = R"(usage: ws-bench --mode echo|broadcast|idle [options]
                        backlog overflows if 10,000 SYNs come together
   --sources K          spread connections over source addresses 127.0.0.1..K
                        (default: one per 8,000 connections on a loopback host)
+  --no-spin            sleep in epoll_wait when nothing is ready, instead of
+                       polling without a timeout on the CPU ws-bench owns
   --json               print the result as one JSON object
   --help               this text
 
@@ -97,6 +99,14 @@ std::uint64_t now_ns() {
   return static_cast<std::uint64_t>(ts.tv_sec) * kNsPerS + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
+// This process's CPU time (user + system) so far, in seconds.
+double cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
 // --- options ---------------------------------------------------------------------
 
 enum class Mode { echo, broadcast, idle };
@@ -113,6 +123,7 @@ struct Options {
   std::size_t window = 256;
   std::size_t sources = 0;  // 0: from the count
   bool json = false;
+  bool spin = true;
 };
 
 std::uint64_t parse_number(const std::string& flag, const char* text, std::uint64_t max) {
@@ -140,6 +151,10 @@ Options parse_options(int argc, char** argv) {
     }
     if (flag == "--json") {
       o.json = true;
+      continue;
+    }
+    if (flag == "--no-spin") {
+      o.spin = false;
       continue;
     }
     if (i + 1 >= argc) fail("unknown flag or missing value: " + flag + " (see --help)");
@@ -387,9 +402,11 @@ class Client {
     while (!done()) {
       std::uint64_t now = now_ns();
       if (now >= deadline) return false;
-      int timeout_ms = static_cast<int>(std::min<std::uint64_t>((deadline - now) / 1'000'000 + 1, 100));
+      int timeout_ms =
+          options_.spin ? 0 : static_cast<int>(std::min<std::uint64_t>((deadline - now) / 1'000'000 + 1, 100));
       int n = epoll_wait(epoll_, events, kEpollBatch, timeout_ms);
       if (n < 0 && errno != EINTR) fail(errno_text("epoll_wait"));
+      if (n <= 0 && options_.spin) idle_ns_ += now_ns() - now;
       for (int i = 0; i < n; ++i) dispatch(events[i]);
     }
     return true;
@@ -400,6 +417,21 @@ class Client {
   }
 
   std::size_t closed() const { return closed_; }
+
+  // How busy the client was since `since` (its CPU time then, and the time
+  // then), in % of its CPU. Spinning, the CPU is always in use: what counts
+  // is the share of polls that found work, so a client near 100 set the pace.
+  struct BusyMark {
+    double cpu_s;
+    std::uint64_t idle_ns;
+    std::uint64_t at_ns;
+  };
+  BusyMark busy_mark() const { return {cpu_seconds(), idle_ns_, now_ns()}; }
+  double busy_pct(const BusyMark& since) const {
+    double wall = static_cast<double>(now_ns() - since.at_ns);
+    if (options_.spin) return 100 * (1 - static_cast<double>(idle_ns_ - since.idle_ns) / wall);
+    return 100 * (cpu_seconds() - since.cpu_s) * 1e9 / wall;
+  }
   std::size_t count() const { return connections_.size(); }
   Connection& connection(std::size_t i) { return connections_[i]; }
 
@@ -631,6 +663,7 @@ class Client {
   std::size_t opening_ = 0;  // started, not ready
   std::size_t ready_ = 0;
   std::size_t closed_ = 0;
+  std::uint64_t idle_ns_ = 0;  // spinning: time in polls that found nothing
   std::array<char, 256 * 1024> scratch_{};
   std::mt19937_64 random_;
 };
@@ -682,9 +715,11 @@ class EchoBench final : public Client {
     for (std::size_t i = 0; i < count(); ++i) send_next(connection(i));
     run_for(options_.warmup_s);
     latency_.clear();
+    BusyMark busy = busy_mark();
     std::uint64_t start = now_ns();
     run_for(options_.duration_s);
     double seconds = static_cast<double>(now_ns() - start) / 1e9;
+    double client_busy = busy_pct(busy);
     std::uint64_t messages = latency_.total();
 
     Result r;
@@ -696,6 +731,7 @@ class EchoBench final : public Client {
     r.add("messages_per_s", static_cast<double>(messages) / seconds);
     r.add("rtt_p50_us", latency_.percentile(0.50) / 1e3, 1);
     r.add("rtt_p99_us", latency_.percentile(0.99) / 1e3, 1);
+    r.add("client_busy_pct", client_busy, 1);
     r.add("closed", static_cast<double>(closed()));
     if (closed() != 0) r.add("first_close", first_line(first_loss_));
     r.print(options_.json);
@@ -831,10 +867,12 @@ class BroadcastBench final : public Client {
     latency_.clear();
     std::uint64_t publishes_before = publishes_;
     std::uint64_t deliveries_before = deliveries_;
+    BusyMark busy = busy_mark();
     std::uint64_t start = now_ns();
     measure_from_ = start;
     run_for(options_.duration_s);
     measure_to_ = now_ns();
+    double client_busy = busy_pct(busy);
     double seconds = static_cast<double>(measure_to_ - start) / 1e9;
     std::uint64_t publishes = publishes_ - publishes_before;
     std::uint64_t deliveries = deliveries_ - deliveries_before;
@@ -852,6 +890,7 @@ class BroadcastBench final : public Client {
     r.add("deliveries_per_s", static_cast<double>(deliveries) / seconds);
     r.add("latency_p50_us", latency.percentile(0.50) / 1e3, 1);
     r.add("latency_p99_us", latency.percentile(0.99) / 1e3, 1);
+    r.add("client_busy_pct", client_busy, 1);
     r.add("missing", static_cast<double>(missing));
     r.add("closed", static_cast<double>(closed()));
     if (closed() != 0) r.add("first_close", first_line(first_loss_));
