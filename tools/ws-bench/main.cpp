@@ -29,6 +29,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <iterator>
 #include <functional>
 #include <random>
 #include <string>
@@ -59,7 +60,8 @@ const char* kUsage = R"(usage: ws-bench --mode echo|broadcast|idle [options]
   --size BYTES         message or publish body size (default 64)
   --duration SECONDS   measuring time after the warm-up (default 10)
   --warmup SECONDS     before measuring (default 1)
-  --server-pid PID     the server process whose RSS idle mode reads
+  --server-pid PID     the server process: idle mode reads its RSS; echo and
+                       broadcast its CPU time over the measured window
   --window N           connections opening at once (default 256): a listen
                        backlog overflows if 10,000 SYNs come together
   --sources K          spread connections over source addresses 127.0.0.1..K
@@ -106,6 +108,40 @@ double cpu_seconds() {
   auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
   return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
+
+// CPU seconds (user + system) of process `pid` and all its threads so far
+// (/proc/PID/stat, in clock ticks: 10 ms steps, 0.1% of a 10 s window).
+double process_cpu_seconds(long pid) {
+  std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  std::size_t name_end = stat.rfind(')');
+  if (name_end == std::string::npos) fail("cannot read /proc/" + std::to_string(pid) + "/stat: has the server exited?");
+  // After the command name: field 3 (state) first; utime and stime are fields 14 and 15.
+  std::vector<std::string> fields;
+  std::size_t at = name_end + 2;
+  while (at < stat.size() && fields.size() < 13) {
+    std::size_t end = stat.find(' ', at);
+    fields.push_back(stat.substr(at, end - at));
+    at = end == std::string::npos ? stat.size() : end + 1;
+  }
+  if (fields.size() < 13) fail("a short /proc/" + std::to_string(pid) + "/stat");
+  double ticks = std::strtod(fields[11].c_str(), nullptr) + std::strtod(fields[12].c_str(), nullptr);
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// The server's CPU over a window, when --server-pid names it: a server
+// below 100% was waiting for the client, and its CPU per message is then
+// the figure that compares servers.
+class ServerCpu {
+ public:
+  explicit ServerCpu(long pid) : pid_(pid), start_s_(pid ? process_cpu_seconds(pid) : 0), start_ns_(now_ns()) {}
+  void add_to(class Result& result, double messages) const;
+
+ private:
+  long pid_;
+  double start_s_;
+  std::uint64_t start_ns_;
+};
 
 // --- options ---------------------------------------------------------------------
 
@@ -679,6 +715,7 @@ class Result {
     fields_.emplace_back(key, text);
   }
   void add(const std::string& key, const std::string& text) { fields_.emplace_back(key, "\"" + text + "\""); }
+  void append(const Result& other) { fields_.insert(fields_.end(), other.fields_.begin(), other.fields_.end()); }
   void print(bool json) const {
     std::string line = json ? "{" : "ws-bench:";
     for (std::size_t i = 0; i < fields_.size(); ++i) {
@@ -696,6 +733,14 @@ class Result {
  private:
   std::vector<std::pair<std::string, std::string>> fields_;
 };
+
+void ServerCpu::add_to(Result& result, double messages) const {
+  if (pid_ == 0) return;
+  double cpu = process_cpu_seconds(pid_) - start_s_;
+  double wall = static_cast<double>(now_ns() - start_ns_) / 1e9;
+  result.add("server_cpu_pct", 100 * cpu / wall, 1);
+  result.add("server_cpu_us_per_message", messages > 0 ? cpu * 1e6 / messages : 0, 2);
+}
 
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
@@ -716,11 +761,14 @@ class EchoBench final : public Client {
     run_for(options_.warmup_s);
     latency_.clear();
     BusyMark busy = busy_mark();
+    ServerCpu server_cpu(options_.server_pid);
     std::uint64_t start = now_ns();
     run_for(options_.duration_s);
     double seconds = static_cast<double>(now_ns() - start) / 1e9;
     double client_busy = busy_pct(busy);
     std::uint64_t messages = latency_.total();
+    Result server;
+    server_cpu.add_to(server, static_cast<double>(messages));
 
     Result r;
     r.add("mode", "echo");
@@ -732,6 +780,7 @@ class EchoBench final : public Client {
     r.add("rtt_p50_us", latency_.percentile(0.50) / 1e3, 1);
     r.add("rtt_p99_us", latency_.percentile(0.99) / 1e3, 1);
     r.add("client_busy_pct", client_busy, 1);
+    r.append(server);
     r.add("closed", static_cast<double>(closed()));
     if (closed() != 0) r.add("first_close", first_line(first_loss_));
     r.print(options_.json);
@@ -868,6 +917,7 @@ class BroadcastBench final : public Client {
     std::uint64_t publishes_before = publishes_;
     std::uint64_t deliveries_before = deliveries_;
     BusyMark busy = busy_mark();
+    ServerCpu server_cpu(options_.server_pid);
     std::uint64_t start = now_ns();
     measure_from_ = start;
     run_for(options_.duration_s);
@@ -876,6 +926,8 @@ class BroadcastBench final : public Client {
     double seconds = static_cast<double>(measure_to_ - start) / 1e9;
     std::uint64_t publishes = publishes_ - publishes_before;
     std::uint64_t deliveries = deliveries_ - deliveries_before;
+    Result server;
+    server_cpu.add_to(server, static_cast<double>(deliveries));
     // The latencies of the window's last publishes arrive while draining.
     std::uint64_t missing = drain();
     const Histogram& latency = latency_;
@@ -891,6 +943,7 @@ class BroadcastBench final : public Client {
     r.add("latency_p50_us", latency.percentile(0.50) / 1e3, 1);
     r.add("latency_p99_us", latency.percentile(0.99) / 1e3, 1);
     r.add("client_busy_pct", client_busy, 1);
+    r.append(server);
     r.add("missing", static_cast<double>(missing));
     r.add("closed", static_cast<double>(closed()));
     if (closed() != 0) r.add("first_close", first_line(first_loss_));
