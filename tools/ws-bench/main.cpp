@@ -1039,6 +1039,7 @@ class IdleBench final : public Client {
     r.add("settled_s", settled_s, 1);
     r.add("stable", stable ? 1 : 0);
     r.add("open", static_cast<double>(count() - closed()));
+    r.add("closed", static_cast<double>(closed()));
     if (closed() != 0) r.add("first_close", first_line(first_loss_));
     r.print(options_.json);
   }
