@@ -106,6 +106,10 @@ func (t *topics) publish(topic string, body []byte) {
 	}
 }
 
+// echo reads and writes whole messages (ReadMessage, WriteMessage), as
+// gorilla's own examples/echo does: a buffer allocated per message. A
+// NextReader/NextWriter loop with io.Copy would allocate less; this is what
+// most gorilla servers run.
 func echo(w http.ResponseWriter, r *http.Request) {
 	conn, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
