@@ -109,8 +109,8 @@ void Channel::outbound_enqueue(MessageRef message) {
     add_pending(n);
     return;
   }
-  if (bytes.owns_storage()) {
-    outbound_.push_back(std::move(bytes));
+  if (!bytes.borrows()) {
+    outbound_.push_back(std::move(bytes));  // its own or shared storage: queued as it is
   } else {
     // A borrowed buffer (the read slab) is reused by the next read.
     outbound_.push_back(Buffer::copy_of(bytes.view()));

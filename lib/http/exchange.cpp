@@ -26,6 +26,7 @@ void Exchange::reset() noexcept {
   body_bytes = 0;
   request_body_held = 0;
   on_writable = nullptr;
+  protocol_switch = nullptr;
   on_deadline = nullptr;
   dispatching = false;
   deadline_ms = 0;

@@ -45,6 +45,7 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
   std::size_t body_bytes = 0;
   std::size_t request_body_held = 0;  // the request's body as counted against the memory budget
   std::function<void()> on_writable;
+  ProtocolSwitch protocol_switch;  // switch_protocols(): what takes over after this 101
   std::function<void(const ResponseWriter&)> on_deadline;
   TimerWheel::Entry deadline{&Exchange::deadline_passed, this};
   // While the application is first called (dispatch), a deadline is only

@@ -1,5 +1,6 @@
 #include "http_connection.hpp"
 
+#include <algorithm>
 #include <cassert>
 
 #include "body_stream_feed.hpp"
@@ -97,7 +98,8 @@ void HttpConnection::read(HandlerContext& ctx, Buffer& bytes) {
   Entered entered(*this);
   ctx_ = &ctx;
   RequestState& s = state();
-  if (conn_state_ == ConnState::body_stopped || conn_state_ == ConnState::awaiting_answers) {
+  if (conn_state_ == ConnState::body_stopped || conn_state_ == ConnState::awaiting_answers ||
+      conn_state_ == ConnState::awaiting_upgrade) {
     s.fresh.held.append(bytes.view());
   } else if (reading()) {
     if (timer_kind_ == Timer::keep_alive || timer_kind_ == Timer::idle) disarm();
@@ -184,12 +186,17 @@ bool HttpConnection::on_event(RequestDecoder::Event event, const char*& data, st
       conn_state_ = ConnState::idle;
       after_request(data, len);
       break;
-    case Event::request:
+    case Event::request: {
       disarm();
       conn_state_ = ConnState::idle;
-      hand_on(state_->decoder.take_request());
+      HttpRequestPtr request = state_->decoder.take_request();
+      // What follows an upgrade request may be another protocol's bytes:
+      // held before the handler can answer (it may answer at once).
+      if (request->upgrade) stop_reading(ConnState::awaiting_upgrade, data, len);
+      hand_on(std::move(request));
       after_request(data, len);
       break;
+    }
     case Event::error: fail(state_->decoder.error_status(), state_->decoder.error_message()); return false;
   }
   return ctx_->channel().is_active();
@@ -288,8 +295,9 @@ void HttpConnection::resume_reading(ConnState into) {
   if (reading()) ctx_->channel().set_auto_read(true);
 }
 
-// The channel is writable again: take the held requests, on a later turn
-// (we are inside the transport's flush here).
+// The channel is writable again, or a refused upgrade lets HTTP go on:
+// take the held requests on a later turn (we are inside the transport's
+// flush, or inside decode(), here).
 void HttpConnection::resume_when_writable() {
   if (conn_state_ != ConnState::awaiting_answers) return;
   ctx_->loop().post([weak = state_->fresh.self] {
@@ -298,6 +306,38 @@ void HttpConnection::resume_when_writable() {
     Entered entered(*self);
     if (self->may_resume()) self->resume_reading(ConnState::idle);
   });
+}
+
+// ---- switching protocols ----
+
+// The upgrade was answered 101 and nothing of ours is on the stack: HTTP
+// leaves the pipeline (this codec and the handlers after it, the HTTP
+// application's end) and the next protocol takes the connection with what
+// the client sent after its upgrade request.
+void HttpConnection::switch_protocols() {
+  RequestState& s = *state_;
+  ProtocolSwitch next = std::move(s.fresh.protocol_switch);
+  Buffer rest = std::move(s.fresh.held);
+  conn_state_ = ConnState::switched;
+  disarm();
+  ctx_->loop().cancel_timeout(timer_);
+  close_exchanges();
+  account_memory();  // nothing held now but `rest`, which the next protocol accounts for
+  drop_state();
+  ctx_->flush();  // the 101 leaves first
+  Channel& channel = ctx_->channel();
+  Pipeline& pipeline = ctx_->pipeline();
+  std::vector<std::string> names = pipeline.names();
+  auto self = std::find(names.begin(), names.end(), ctx_->name());
+  for (auto it = names.end(); it != self;) pipeline.remove(*--it);  // from the last back to this codec
+  try {
+    next(channel, std::move(rest));
+  } catch (const std::exception& e) {
+    log().error("channel {}: switching protocols failed: {}", channel.id(), e.what());
+    channel.close_now();
+    return;
+  }
+  if (channel.is_active() && !channel.is_closing()) channel.set_auto_read(true);
 }
 
 // ---- closing ----

@@ -34,6 +34,7 @@ struct RequestState {
     std::size_t bodies_held = 0;  // the request bodies of the exchanges in `queue`
     bool continue_owed = false;  // "100 Continue" waits for earlier answers to leave
     bool last_keep_alive = true; // the request handed on last keeps the connection
+    ProtocolSwitch protocol_switch;  // the upgrade answered with 101: taken at the outermost return
     /// Bytes told to the channel (HttpConnection::account_memory): 0 when
     /// the state goes back, as nothing is held then (or the channel has
     /// closed, which released the whole account).
@@ -65,10 +66,17 @@ struct RequestState {
 ///                     input held.
 ///   awaiting_answers  max_pipelined_requests in flight, or the peer is not
 ///                     reading our answers: not reading, input held.
+///   awaiting_upgrade  an upgrade request (HttpRequest::upgrade) was handed
+///                     on: not reading, what follows it held, until its
+///                     answer says which protocol that is.
 ///   closing           no more requests are read (a refused or closing
 ///                     request, the peer's EOF, a graceful shutdown): the
 ///                     answers owed leave, then a lingering close.
 ///   closed            the channel is inactive.
+///   switching         the upgrade was answered 101: HTTP hands the
+///                     connection over as the outermost entry point returns.
+///   switched          another protocol has the connection; this handler
+///                     has left the pipeline.
 ///
 /// Transitions (each a named function below):
 ///
@@ -77,6 +85,8 @@ struct RequestState {
 ///   reading_body --body complete--> idle (hand_on / body_end)
 ///   idle --too many in flight / unwritable--> awaiting_answers (stop_reading)
 ///   awaiting_answers --answers drained, writable--> idle (resume_reading)
+///   idle --upgrade request--> awaiting_upgrade --101--> switching --> switched
+///   awaiting_upgrade --any other answer--> awaiting_answers (HTTP goes on)
 ///   reading_body --consumer behind--> body_stopped --consumer resumed--> reading_body
 ///   any reading state --refused / closing request / EOF / shutdown--> closing (begin_closing, fail)
 ///   any --channel inactive--> closed
@@ -88,7 +98,8 @@ struct RequestState {
 class HttpConnection final : public HttpServerCodec {
  public:
   enum class ConnState : std::uint8_t {
-    idle, reading_head, reading_body, body_stopped, awaiting_answers, closing, closed
+    idle, reading_head, reading_body, body_stopped, awaiting_answers, awaiting_upgrade, closing, closed,
+    switching, switched
   };
 
   explicit HttpConnection(std::shared_ptr<const HttpCodecOptions> options) : options_(std::move(options)) {}
@@ -107,6 +118,7 @@ class HttpConnection final : public HttpServerCodec {
 
   // From the writers (ResponseWriter, ChunkedWriter), on the loop.
   void complete(Exchange& exchange, HttpResponse response);
+  void complete_switching(Exchange& exchange, HttpResponse response, ProtocolSwitch next);
   void begin_stream(Exchange& exchange, HttpResponse head);
   void stream_write(Exchange& exchange, Buffer chunk);
   void stream_end(Exchange& exchange);
@@ -137,6 +149,7 @@ class HttpConnection final : public HttpServerCodec {
   bool may_resume() const;
   void resume_reading(ConnState into);
   void resume_when_writable();
+  void switch_protocols();
   void fail(int status, std::string message);
   void begin_closing();
   void close_lingering();
@@ -160,7 +173,7 @@ class HttpConnection final : public HttpServerCodec {
   void write_chunk(Exchange& exchange, Buffer& chunk);
   void put(Buffer& bytes);
   void finish(Exchange& exchange);
-  void answered(const Exchange& exchange);
+  void answered(Exchange& exchange);
   void send_continue_when_due();
   static void notify_writable(Exchange& exchange);
   void close_exchanges() noexcept;
@@ -190,6 +203,10 @@ class HttpConnection::Entered {
   explicit Entered(HttpConnection& c) noexcept : c_(c) { ++c_.depth_; }
   ~Entered() {
     if (--c_.depth_ != 0) return;
+    if (c_.conn_state_ == ConnState::switching) {
+      c_.switch_protocols();
+      return;
+    }
     if (c_.conn_state_ == ConnState::closed) {
       c_.drop_state();
       return;

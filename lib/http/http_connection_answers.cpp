@@ -4,6 +4,7 @@
 
 #include "recycler.hpp"
 #include "response_encoder.hpp"
+#include "sluice/core/log.hpp"
 
 namespace sluice::detail {
 
@@ -23,6 +24,18 @@ void HttpConnection::complete(Exchange& exchange, HttpResponse response) {
   exchange.body_bytes = exchange.response.body.readable_bytes();
   exchange.stage = Exchange::Stage::ready;
   pump();
+}
+
+void HttpConnection::complete_switching(Exchange& exchange, HttpResponse response, ProtocolSwitch next) {
+  if (exchange.stage != Exchange::Stage::waiting || exchange.closed) return;
+  if (response.status != 101 || !exchange.request->upgrade || !next) {
+    log().error("channel {}: switch_protocols needs status 101, an upgrade request and a next protocol",
+                ctx_->channel().id());
+    complete(exchange, HttpResponse::error(500));
+    return;
+  }
+  exchange.protocol_switch = std::move(next);
+  complete(exchange, std::move(response));
 }
 
 void HttpConnection::begin_stream(Exchange& exchange, HttpResponse head) {
@@ -129,7 +142,7 @@ void HttpConnection::write_response(Exchange& ex) {
   bool send_body = !ex.request->is_head() && body_allowed && body_bytes != 0;
   bool inline_body = send_body && body_bytes <= kInlineBodyBytes;
   ResponseFraming framing{ResponseFraming::Body::content_length, body_allowed ? body_bytes : 0, ex.keep_alive,
-                          ex.request->version_minor == 0};
+                          ex.request->version_minor == 0, ex.protocol_switch != nullptr};
   Buffer head = encode_head(r, framing, options_->server_name, http_date(ctx_->loop()), inline_body ? body_bytes : 0);
   if (inline_body) head.append(r.body.view());
   put(head);
@@ -168,11 +181,21 @@ void HttpConnection::finish(Exchange& exchange) {
 }
 
 // An answer has left: the connection closes after it, or goes on.
-void HttpConnection::answered(const Exchange& exchange) {
+void HttpConnection::answered(Exchange& exchange) {
   if (state_ == nullptr || conn_state_ == ConnState::closed) return;
   RequestState& s = *state_;
   --s.fresh.in_flight;
   s.fresh.bodies_held -= exchange.request_body_held;
+  if (conn_state_ == ConnState::awaiting_upgrade && exchange.keep_alive) {
+    if (exchange.protocol_switch) {
+      s.fresh.protocol_switch = std::move(exchange.protocol_switch);
+      conn_state_ = ConnState::switching;  // see Entered
+      return;
+    }
+    conn_state_ = ConnState::awaiting_answers;  // refused: HTTP goes on with what follows
+    resume_when_writable();
+    return;
+  }
   if (!exchange.keep_alive || (conn_state_ == ConnState::closing && s.fresh.in_flight == 0)) {
     // The client may have sent more (pipelined requests, the rest of a
     // refused body): a lingering close, so it reads this answer rather

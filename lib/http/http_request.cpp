@@ -138,6 +138,7 @@ void HttpRequest::reset() noexcept {
   headers.clear();
   clear_and_trim(body);
   keep_alive = true;
+  upgrade = false;
   remote_address = SocketAddress();
   sequence = 0;
   error_status = 0;

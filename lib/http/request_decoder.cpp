@@ -99,7 +99,7 @@ RequestDecoder::Event RequestDecoder::stopped(llhttp_errno_t err, const char*& d
     len -= static_cast<std::size_t>(stop - data);
     data = stop;
     if (err == HPE_PAUSED_UPGRADE) {
-      llhttp_resume_after_upgrade(&parser_);  // no protocol switch: answered as plain HTTP
+      llhttp_resume_after_upgrade(&parser_);  // the connection holds what follows until the answer (HttpRequest::upgrade)
     } else {
       llhttp_resume(&parser_);
     }
@@ -237,6 +237,7 @@ int RequestDecoder::on_headers_complete(llhttp_t* p) {
   r.version_major = llhttp_get_http_major(p);
   r.version_minor = llhttp_get_http_minor(p);
   r.keep_alive = llhttp_should_keep_alive(p) != 0;
+  r.upgrade = llhttp_get_upgrade(p) != 0;  // llhttp decides it before this callback
   if (Verdict verdict = validate_request(r, d.fresh_.facts); !verdict.ok()) return d.refuse(verdict);
   return d.decide_body(p);
 }

@@ -49,7 +49,9 @@ void put_framing(HeadWriter& w, int status, const ResponseFraming& framing) {
       w.put("\r\n");
     }
   }
-  if (!framing.keep_alive) {
+  if (framing.upgrade) {
+    w.put("Connection: Upgrade\r\n");
+  } else if (!framing.keep_alive) {
     w.put("Connection: close\r\n");
   } else if (framing.http10) {
     w.put("Connection: keep-alive\r\n");

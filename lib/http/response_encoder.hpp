@@ -28,6 +28,7 @@ struct ResponseFraming {
   std::size_t content_length = 0;
   bool keep_alive = true;  // false: "Connection: close"
   bool http10 = false;     // an HTTP/1.0 request: "Connection: keep-alive" when kept
+  bool upgrade = false;    // a 101 that switches protocols: "Connection: Upgrade"
 };
 
 /// Whether a response with `status` never has a body (1xx, 204, 304): no

@@ -31,6 +31,11 @@ void ResponseWriter::send(HttpResponse response) const {
   on_connection(exchange_, &detail::HttpConnection::complete, std::move(response));
 }
 
+void ResponseWriter::switch_protocols(HttpResponse response, ProtocolSwitch next) const {
+  if (exchange_->answered.exchange(true, std::memory_order_acq_rel)) return;
+  on_connection(exchange_, &detail::HttpConnection::complete_switching, std::move(response), std::move(next));
+}
+
 ChunkedWriter ResponseWriter::begin_chunked(HttpResponse head) const {
   if (!exchange_->answered.exchange(true, std::memory_order_acq_rel)) {
     on_connection(exchange_, &detail::HttpConnection::begin_stream, std::move(head));

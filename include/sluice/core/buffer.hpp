@@ -15,6 +15,11 @@
 // A Buffer may also *borrow* memory it does not own (Buffer::borrow): that is
 // how a loop's read slab is lent to the pipeline without a copy. A borrowed
 // buffer that must grow copies itself into owned storage first.
+//
+// Or it may *share* read-only bytes with other Buffers (Buffer::shared_copy_of,
+// share()): a message framed once and queued on many connections, each
+// queue holding a reference, not a copy. The bytes go when the last
+// reference does, on whichever thread that is.
 
 #include <cstddef>
 #include <cstdint>
@@ -38,6 +43,12 @@ class Buffer {
   static Buffer copy_of(std::string_view bytes);
   /// Borrows `size` readable bytes at `data`; the caller keeps them alive.
   static Buffer borrow(char* data, std::size_t size) noexcept;
+  /// Read-only bytes that many Buffers may share (one allocation): a copy
+  /// of `bytes` followed by `more`. Any thread.
+  static Buffer shared_copy_of(std::string_view bytes, std::string_view more = {});
+  /// Another reference to the readable bytes of a shared buffer (no copy,
+  /// no allocation; an atomic count). Only for is_shared() buffers.
+  Buffer share() const noexcept;
 
   Buffer(Buffer&& other) noexcept { steal(other); }
   Buffer& operator=(Buffer&& other) noexcept {
@@ -56,7 +67,12 @@ class Buffer {
   std::size_t prependable_bytes() const noexcept { return reader_; }
   std::size_t capacity() const noexcept { return capacity_; }
   bool empty() const noexcept { return writer_ == reader_; }
-  bool owns_storage() const noexcept { return owned_; }
+  /// Whether the storage is this buffer's own to write (pooled).
+  bool owns_storage() const noexcept { return storage_ == Storage::pooled; }
+  bool is_shared() const noexcept { return storage_ == Storage::shared; }
+  /// Whether the bytes are lent (Buffer::borrow): they must be copied to
+  /// be kept beyond the lender's call.
+  bool borrows() const noexcept { return storage_ == Storage::borrowed && data_ != nullptr; }
 
   const char* peek() const noexcept { return data_ + reader_; }
   char* peek_mut() noexcept { return data_ + reader_; }
@@ -90,7 +106,7 @@ class Buffer {
 
   /// Makes room for `n` more bytes (compacting or moving to a larger block).
   void ensure_writable(std::size_t n) {
-    if (writable_bytes() < n || !owned_) grow(n);
+    if (writable_bytes() < n || storage_ != Storage::pooled) grow(n);
   }
   char* begin_write() noexcept { return data_ + writer_; }
   void has_written(std::size_t n) noexcept { writer_ += static_cast<std::uint32_t>(n); }
@@ -99,18 +115,23 @@ class Buffer {
   void release() noexcept;
 
  private:
+  enum class Storage : std::uint8_t {
+    borrowed,  // someone else's (or none)
+    pooled,    // ours, from the thread's BufferPool
+    shared,    // read-only, reference-counted (a SharedBlock header before data_)
+  };
   std::uint32_t prepend_floor() const noexcept {
-    return owned_ ? static_cast<std::uint32_t>(kCheapPrepend) : 0;
+    return storage_ == Storage::pooled ? static_cast<std::uint32_t>(kCheapPrepend) : 0;
   }
   void steal(Buffer& other) noexcept {
     data_ = other.data_;
     capacity_ = other.capacity_;
     reader_ = other.reader_;
     writer_ = other.writer_;
-    owned_ = other.owned_;
+    storage_ = other.storage_;
     other.data_ = nullptr;
     other.capacity_ = other.reader_ = other.writer_ = 0;
-    other.owned_ = false;
+    other.storage_ = Storage::borrowed;
   }
   void grow(std::size_t n);
 
@@ -118,7 +139,7 @@ class Buffer {
   std::uint32_t capacity_ = 0;
   std::uint32_t reader_ = 0;
   std::uint32_t writer_ = 0;
-  bool owned_ = false;
+  Storage storage_ = Storage::borrowed;
 };
 
 }  // namespace sluice

@@ -15,11 +15,19 @@
 
 namespace sluice {
 
+class Channel;
 class EventLoop;
 class ChunkedWriter;
 namespace detail {
 struct Exchange;
 }
+
+/// What takes a connection over after "101 Switching Protocols": called on
+/// the connection's loop once the 101 is written and HTTP has left the
+/// pipeline (its codec and every handler after it), with the bytes the
+/// client sent after the upgrade request. It adds the next protocol's
+/// handlers and gives them `rest`; reading resumes when it returns.
+using ProtocolSwitch = std::function<void(Channel& channel, Buffer rest)>;
 
 /// How a handler answers one request. A cheap copyable handle; every method
 /// may be called from any thread (off the loop, work is posted to it). The
@@ -30,6 +38,12 @@ class ResponseWriter {
   explicit ResponseWriter(std::shared_ptr<detail::Exchange> exchange) noexcept : exchange_(std::move(exchange)) {}
 
   void send(HttpResponse response) const;
+  /// Answers an upgrade request (HttpRequest::upgrade) with `response`,
+  /// status 101 with its Upgrade field (the server adds "Connection:
+  /// Upgrade"), then hands the connection to `next` (see ProtocolSwitch).
+  /// Anything else (another status, a request that asked for no upgrade)
+  /// is a handler bug: answered 500, and logged.
+  void switch_protocols(HttpResponse response, ProtocolSwitch next) const;
   /// Starts a chunked response; the body follows through the ChunkedWriter.
   ChunkedWriter begin_chunked(HttpResponse head) const;
   /// Whether send() or begin_chunked() was called.

@@ -42,6 +42,11 @@ struct HttpRequest {
   HttpHeaders headers;
   std::string body;         // aggregated body (up to max_body_bytes)
   bool keep_alive = true;   // what the client asked for (version + Connection)
+  /// The client asks to switch protocols: an Upgrade field with the
+  /// "upgrade" token in Connection (or CONNECT). What it sends after this
+  /// request is held until the answer: ResponseWriter::switch_protocols
+  /// hands it to the next protocol; any other answer goes on with HTTP.
+  bool upgrade = false;
   SocketAddress remote_address;
   std::uint64_t sequence = 0;  // 0, 1, 2 ... on its connection
 

@@ -1,0 +1,122 @@
+#pragma once
+// Internal: a WebSocket connection after the handshake, between the frame
+// codec and the application.
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "sluice/channel/handler.hpp"
+#include "sluice/channel/pipeline.hpp"
+#include "sluice/core/timer_wheel.hpp"
+#include "sluice/websocket/websocket.hpp"
+
+namespace sluice::detail {
+
+struct HubMemberships;
+
+/// What a session is made with: shared by every connection of an endpoint
+/// (or a client).
+struct SessionConfig {
+  WebSocketOptions options;
+  WebSocketRole role = WebSocketRole::server;
+};
+
+/// The protocol's side of a connection (control frames, the close
+/// handshake, the heartbeat, the slow-consumer policy) and the WebSocket
+/// the application holds. Sits after WebSocketFrameCodec. Loop thread,
+/// except the WebSocket methods marked "any thread".
+///
+/// The connection is in one State:
+///
+///   open     messages flow both ways.            Timer: heartbeat.
+///   closing  our close frame is sent; only the peer's close frame is
+///            awaited (messages are dropped).     Timer: close timeout.
+///   closed   over: on_close has been called; the TCP connection closes
+///            (or has).                           Timer: none.
+///
+///   open --close() / shutdown--> closing --peer's close / timeout--> closed
+///   open --peer's close (answered) / violation / EOF / no pong--> closed
+///
+/// The heartbeat needs no clock reading per message: each message sets
+/// `heard_`; the timer, every ping_interval, clears it if it was set, or
+/// else pings and waits pong_timeout for anything to set it.
+class WebSocketSession final : public InboundHandler<WebSocketMessage>, public WebSocket {
+ public:
+  enum class State : std::uint8_t { open, closing, closed };
+
+  WebSocketSession(std::shared_ptr<const SessionConfig> config, std::shared_ptr<WebSocketHandler> handler,
+                   int subprotocol) noexcept;
+  ~WebSocketSession() override;
+
+  /// Puts the codec and a session on `channel` (at the end of its
+  /// pipeline), calls on_open, and decodes `rest` (bytes that came with
+  /// the handshake). Loop thread.
+  static WebSocketSession& install(Channel& channel, Buffer rest, std::shared_ptr<const SessionConfig> config,
+                                   std::shared_ptr<WebSocketHandler> handler, int subprotocol);
+
+  // The pipeline's events.
+  void read(HandlerContext& ctx, WebSocketMessage& message) override;
+  void read_complete(HandlerContext& ctx) override;
+  void channel_inactive(HandlerContext& ctx) override;
+  void user_event(HandlerContext& ctx, const UserEvent& event) override;
+  void writability_changed(HandlerContext& ctx, bool writable) override;
+  void error(HandlerContext& ctx, const std::exception& error) override;
+  void handler_added(HandlerContext& ctx) override { ctx_ = &ctx; }
+
+  // WebSocket.
+  using WebSocket::send;
+  void send(WebSocketOpcode opcode, std::string_view payload) override;
+  void send(WebSocketOpcode opcode, Buffer payload) override;
+  void ping(std::string_view payload) override;
+  void close(std::uint16_t code, std::string_view reason) override;
+  bool writable() const noexcept override;
+  bool is_open() const noexcept override { return state_ == State::open; }
+  std::uint64_t dropped_messages() const noexcept override { return dropped_; }
+  std::shared_ptr<WebSocket> shared() override;
+  Channel& channel() noexcept override;
+  std::string_view subprotocol() const noexcept override;
+  WebSocketHandler& handler() noexcept override { return *handler_; }
+
+  /// A whole server frame shared by many recipients (the hub's): queued
+  /// under the slow-consumer policy and flushed. Loop thread.
+  void send_framed(const Buffer& frame);
+  State state() const noexcept { return state_; }
+  /// The hub's record of this connection's topics (null: none).
+  std::unique_ptr<HubMemberships>& memberships() noexcept { return memberships_; }
+
+ private:
+  enum class Timer : std::uint8_t { none, ping_due, pong_due, close_due };
+
+  void open();
+  void send_now(WebSocketOpcode opcode, Buffer payload);
+  bool admit_message();
+  void write_frame(WebSocketOpcode opcode, Buffer payload);
+  void write_close(std::uint16_t code, std::string_view reason);
+  void flush_soon();
+  void peer_closed(std::string_view payload);
+  /// Ends the session: on_close once, then the TCP connection closes
+  /// lingering (after what is queued) or at once.
+  void finish(std::uint16_t code, std::string_view reason, bool cut);
+  /// Fails the connection: our close frame with `code`, then finish().
+  void fail(std::uint16_t code, std::string_view reason);
+  void arm(Timer kind, std::uint64_t ms);
+  static void on_timer(void* self);
+  void timer_fired(Timer kind);
+  const WebSocketOptions& options() const noexcept { return config_->options; }
+
+  HandlerContext* ctx_ = nullptr;
+  std::shared_ptr<const SessionConfig> config_;
+  std::shared_ptr<WebSocketHandler> handler_;
+  std::unique_ptr<HubMemberships> memberships_;
+  TimerWheel::Entry timer_{&WebSocketSession::on_timer, this};
+  std::uint64_t dropped_ = 0;
+  State state_ = State::open;
+  Timer timer_kind_ = Timer::none;
+  std::int8_t subprotocol_;     // index into the options' subprotocols, -1: none
+  bool heard_ = false;          // a frame arrived since the heartbeat last looked
+  bool in_read_ = false;        // inside a read: writes are flushed at read_complete
+  bool flush_owed_ = false;
+};
+
+}  // namespace sluice::detail
