@@ -79,16 +79,16 @@ TEST_CASE("sluice-ws interoperates with Node's ws", "[websocket][interop][node]"
     FAIL("Node's ws package is not in " << kNodeModules.string() << ": tools/setup installs it (npm install ws)");
   }
   ChildServer server(SLUICE_WS_BINARY, "sluice-ws", {"--loops", "2"});
-  require_script_passes({node, (kScripts / "node_client.js").string(), "--url", ws_url(server), "--node-modules",
-                         kNodeModules.string()},
-                        server, std::chrono::seconds(300));
+  require_script_passes(
+      {node, (kScripts / "node_client.js").string(), "--url", ws_url(server), "--node-modules", kNodeModules.string()},
+      server, std::chrono::seconds(300));
 }
 
 TEST_CASE("sluice-ws's chat page works in headless Chromium", "[websocket][interop][browser]") {
   std::string python = python_with_websockets();
   std::string chromium = require_on_path("chromium", "chromium");
   ChildServer server(SLUICE_WS_BINARY, "sluice-ws", {"--loops", "2"});
-  require_script_passes({python, (kScripts / "browser_check.py").string(), "--url", http_url(server), "--chromium",
-                         chromium},
-                        server, std::chrono::seconds(180));
+  require_script_passes(
+      {python, (kScripts / "browser_check.py").string(), "--url", http_url(server), "--chromium", chromium}, server,
+      std::chrono::seconds(180));
 }
