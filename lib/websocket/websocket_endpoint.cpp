@@ -62,6 +62,15 @@ std::shared_ptr<HttpHandler> websocket_endpoint(WebSocketFactory factory, WebSoc
   return std::make_shared<WebSocketEndpoint>(std::move(factory), std::move(options));
 }
 
+std::shared_ptr<WebSocket> start_websocket(Channel& channel, std::shared_ptr<WebSocketHandler> handler,
+                                           WebSocketOptions options, WebSocketRole role) {
+  if (!handler) throw std::invalid_argument("start_websocket: a null handler");
+  auto config = std::make_shared<detail::SessionConfig>();
+  config->options = std::move(options);
+  config->role = role;
+  return detail::WebSocketSession::install(channel, Buffer(), std::move(config), std::move(handler), -1).shared();
+}
+
 Router& add_websocket_route(Router& router, std::string_view pattern, WebSocketFactory factory,
                             WebSocketOptions options) {
   return router.add("GET", pattern, websocket_endpoint(std::move(factory), std::move(options)));

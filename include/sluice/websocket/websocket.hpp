@@ -139,6 +139,13 @@ using WebSocketFactory = std::function<std::shared_ptr<WebSocketHandler>(HttpReq
 /// names none. Built once; serves every loop.
 std::shared_ptr<HttpHandler> websocket_endpoint(WebSocketFactory factory, WebSocketOptions options = {});
 
+/// Puts a WebSocket on `channel` after a handshake made elsewhere (a custom
+/// transport; a test on an EmbeddedChannel): the frame codec ("ws-codec")
+/// and the session ("ws") at the end of its pipeline. The handler's on_open
+/// runs before it returns. Loop thread.
+std::shared_ptr<WebSocket> start_websocket(Channel& channel, std::shared_ptr<WebSocketHandler> handler,
+                                           WebSocketOptions options = {}, WebSocketRole role = WebSocketRole::server);
+
 /// router.add("GET", pattern, websocket_endpoint(factory, options)).
 Router& add_websocket_route(Router& router, std::string_view pattern, WebSocketFactory factory,
                             WebSocketOptions options = {});

@@ -1,0 +1,199 @@
+// WebSocketClient against the server over real loopback sockets, and the
+// Hub delivering across loops.
+#include <catch2/catch.hpp>
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "sluice/http/http_server.hpp"
+#include "sluice/http/router.hpp"
+#include "sluice/websocket/hub.hpp"
+#include "sluice/websocket/websocket.hpp"
+#include "sluice/websocket/websocket_client.hpp"
+#include "support/test_support.hpp"
+
+using namespace sluice;
+using namespace std::chrono_literals;
+using sluice::test::wait_until;
+
+namespace {
+
+// A client's view, read from the test thread.
+class Inbox final : public WebSocketHandler {
+ public:
+  void on_message(WebSocket&, const WebSocketMessage& m) override {
+    std::lock_guard lock(mutex_);
+    messages_.emplace_back(m.data);
+    binary_.push_back(m.opcode == WebSocketOpcode::binary);
+  }
+  void on_close(WebSocket&, std::uint16_t code, std::string_view reason) override {
+    std::lock_guard lock(mutex_);
+    close_ = std::to_string(code) + ":" + std::string(reason);
+  }
+  std::size_t count() const {
+    std::lock_guard lock(mutex_);
+    return messages_.size();
+  }
+  std::string message(std::size_t i) const {
+    std::lock_guard lock(mutex_);
+    return messages_.at(i);
+  }
+  bool binary(std::size_t i) const {
+    std::lock_guard lock(mutex_);
+    return binary_.at(i);
+  }
+  std::string close_seen() const {
+    std::lock_guard lock(mutex_);
+    return close_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::string> messages_;
+  std::vector<bool> binary_;
+  std::string close_;
+};
+
+class Echo final : public WebSocketHandler {
+ public:
+  void on_message(WebSocket& ws, const WebSocketMessage& m) override { ws.send(m.opcode, m.data); }
+};
+
+// Subscribes each connection to the topic its URL names (?topic=).
+class Subscriber final : public WebSocketHandler {
+ public:
+  Subscriber(Hub& hub, std::string topic) : hub_(hub), topic_(std::move(topic)) {}
+  void on_open(WebSocket& ws) override { hub_.subscribe(ws, topic_); }
+  void on_message(WebSocket& ws, const WebSocketMessage& m) override {
+    if (m.data == "leave") hub_.unsubscribe(ws, topic_);
+  }
+
+ private:
+  Hub& hub_;
+  std::string topic_;
+};
+
+struct Fixture {
+  EventLoopGroup server_loops{EventLoopGroup::Options{.loops = 2, .name = "ws-server"}};
+  EventLoopGroup client_loops{EventLoopGroup::Options{.loops = 1, .name = "ws-client"}};
+  Hub hub{server_loops};
+  std::unique_ptr<HttpServer> server;
+
+  Fixture() {
+    auto router = std::make_shared<Router>();
+    auto echo = std::make_shared<Echo>();
+    WebSocketOptions options;
+    options.subprotocols = {"v2", "v1"};
+    add_websocket_route(*router, "/echo", [echo](HttpRequest&) { return echo; }, options);
+    add_websocket_route(*router, "/sub", [this](HttpRequest& r) {
+      return std::make_shared<Subscriber>(hub, r.query_param("topic").value_or("none"));
+    });
+    HttpServerOptions http;
+    http.listen.host = "127.0.0.1";
+    http.listen.port = 0;
+    server = std::make_unique<HttpServer>(server_loops, http, router);
+    server->start();
+  }
+  ~Fixture() {
+    client_loops.shutdown_gracefully(0, 2000);
+    server_loops.shutdown_gracefully(0, 2000);
+  }
+  std::string url(const std::string& path) { return "ws://127.0.0.1:" + std::to_string(server->port()) + path; }
+  std::shared_ptr<WebSocket> connect(const std::string& path, std::shared_ptr<WebSocketHandler> handler,
+                                     WebSocketClientOptions options = {}) {
+    return WebSocketClient::connect_sync(client_loops.at(0), url(path), std::move(handler), std::move(options));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("client: echo of text, binary and a 1 MiB message over real sockets", "[websocket][client]") {
+  Fixture f;
+  auto inbox = std::make_shared<Inbox>();
+  auto ws = f.connect("/echo", inbox);
+  ws->send_text("hello");
+  ws->send_binary(std::string("\0\1\2", 3));
+  std::string big(1 << 20, 'm');
+  ws->send_text(big);
+  REQUIRE(wait_until([&] { return inbox->count() == 3; }));
+  CHECK(inbox->message(0) == "hello");
+  CHECK_FALSE(inbox->binary(0));
+  CHECK(inbox->message(1) == std::string("\0\1\2", 3));
+  CHECK(inbox->binary(1));
+  CHECK(inbox->message(2) == big);
+}
+
+TEST_CASE("client: the close handshake from the client's side", "[websocket][client]") {
+  Fixture f;
+  auto inbox = std::make_shared<Inbox>();
+  auto ws = f.connect("/echo", inbox);
+  ws->close(4001, "bye");
+  REQUIRE(wait_until([&] { return !inbox->close_seen().empty(); }));
+  CHECK(inbox->close_seen() == "4001:");  // the server echoes the code
+  CHECK(wait_until([&] { return f.server->tcp().connections() == 0; }));
+}
+
+TEST_CASE("client: subprotocol chosen by the server from the client's offer", "[websocket][client]") {
+  Fixture f;
+  WebSocketClientOptions options;
+  options.websocket.subprotocols = {"v1", "v2"};
+  auto ws = f.connect("/echo", std::make_shared<Inbox>(), options);
+  std::string chosen;
+  ws->loop().execute([&] { chosen = std::string(ws->subprotocol()); });
+  REQUIRE(wait_until([&] { return !chosen.empty(); }));
+  CHECK(chosen == "v2");  // the server's preference
+}
+
+TEST_CASE("client: a refused handshake is an error naming the status", "[websocket][client]") {
+  Fixture f;
+  try {
+    f.connect("/no-such-path", std::make_shared<Inbox>());
+    FAIL("connected to a path with no route");
+  } catch (const std::runtime_error& e) {
+    CHECK(std::string(e.what()).find("404") != std::string::npos);
+  }
+  CHECK_THROWS_AS(WebSocketClient::connect_sync(f.client_loops.at(0), "http://127.0.0.1/", std::make_shared<Inbox>()),
+                  std::invalid_argument);
+}
+
+TEST_CASE("hub: a publish from any thread reaches subscribers on every loop", "[websocket][hub]") {
+  Fixture f;
+  std::vector<std::shared_ptr<Inbox>> inboxes;
+  std::vector<std::shared_ptr<WebSocket>> sockets;
+  for (int i = 0; i < 24; ++i) {
+    inboxes.push_back(std::make_shared<Inbox>());
+    sockets.push_back(f.connect("/sub?topic=prices", inboxes.back()));
+  }
+  auto other = std::make_shared<Inbox>();
+  sockets.push_back(f.connect("/sub?topic=news", other));
+  REQUIRE(wait_until([&] { return f.hub.subscriber_count("prices") == 24; }));
+  CHECK(f.hub.publish("prices", "42.0") == 24);
+  CHECK(f.hub.publish("prices", std::string("\x01\x02", 2), WebSocketOpcode::binary) == 24);
+  for (auto& inbox : inboxes) {
+    REQUIRE(wait_until([&] { return inbox->count() == 2; }));
+    CHECK(inbox->message(0) == "42.0");
+    CHECK(inbox->binary(1));
+  }
+  CHECK(other->count() == 0);
+  CHECK(f.hub.publish("nobody-listens", "x") == 0);
+}
+
+TEST_CASE("hub: leaving, by message or by closing, is automatic and leaves nothing", "[websocket][hub]") {
+  Fixture f;
+  auto a = std::make_shared<Inbox>();
+  auto b = std::make_shared<Inbox>();
+  auto wa = f.connect("/sub?topic=t", a);
+  auto wb = f.connect("/sub?topic=t", b);
+  REQUIRE(wait_until([&] { return f.hub.subscriber_count("t") == 2; }));
+  wa->send_text("leave");
+  REQUIRE(wait_until([&] { return f.hub.subscriber_count("t") == 1; }));
+  f.hub.publish("t", "only b");
+  REQUIRE(wait_until([&] { return b->count() == 1; }));
+  CHECK(a->count() == 0);
+  wb->close(1000, {});
+  REQUIRE(wait_until([&] { return f.hub.subscriber_count("t") == 0; }));
+  CHECK(f.hub.publish("t", "nobody") == 0);
+}
