@@ -106,7 +106,7 @@ void WebSocketSession::channel_inactive(HandlerContext& ctx) {
     ctx.loop().cancel_timeout(timer_);
     timer_kind_ = Timer::none;
     if (memberships_) leave_all(*this);
-    handler_->on_close(*this, close_code::abnormal, {});
+    report_close(close_code::abnormal, {});
   }
   ctx.fire_channel_inactive();
 }
@@ -246,7 +246,14 @@ void WebSocketSession::finish(std::uint16_t code, std::string_view reason, bool 
     ctx_->flush();
     ch.close_lingering();  // our close frame and what precedes it reach the peer
   }
-  handler_->on_close(*this, code, reason);
+  report_close(code, reason);
+}
+
+// The last callback; then the session lets go of its handler, so a handler
+// that keeps its connection (shared()) makes no cycle that outlives it.
+void WebSocketSession::report_close(std::uint16_t code, std::string_view reason) {
+  std::shared_ptr<WebSocketHandler> handler = std::move(handler_);
+  handler->on_close(*this, code, reason);
 }
 
 bool WebSocketSession::writable() const noexcept { return ctx_->channel().is_writable(); }

@@ -76,7 +76,7 @@ class WebSocketSession final : public InboundHandler<WebSocketMessage>, public W
   std::shared_ptr<WebSocket> shared() override;
   Channel& channel() noexcept override;
   std::string_view subprotocol() const noexcept override;
-  WebSocketHandler& handler() noexcept override { return *handler_; }
+  WebSocketHandler* handler() noexcept override { return handler_.get(); }
 
   /// A whole server frame shared by many recipients (the hub's): queued
   /// under the slow-consumer policy and flushed. Loop thread.
@@ -100,6 +100,7 @@ class WebSocketSession final : public InboundHandler<WebSocketMessage>, public W
   void finish(std::uint16_t code, std::string_view reason, bool cut);
   /// Fails the connection: our close frame with `code`, then finish().
   void fail(std::uint16_t code, std::string_view reason);
+  void report_close(std::uint16_t code, std::string_view reason);
   void arm(Timer kind, std::uint64_t ms);
   static void on_timer(void* self);
   void timer_fired(Timer kind);

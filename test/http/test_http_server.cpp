@@ -35,6 +35,7 @@
 #include "sluice/http/router.hpp"
 #include "support/http_responses.hpp"
 #include "support/process.hpp"
+#include "support/child_server.hpp"
 #include "support/test_support.hpp"
 
 using namespace sluice;
@@ -64,98 +65,10 @@ bool readable_now(const BlockingClient& client) {
 // ---- processes ----
 
 /// The sample server as a child process on 127.0.0.1, port 0.
-class ChildServer {
+class ChildServer : public sluice::test::ChildServer {
  public:
-  explicit ChildServer(const std::vector<std::string>& extra_args) {
-    std::vector<std::string> args{SLUICE_HTTP_BINARY, "--host", "127.0.0.1", "--port", "0"};
-    args.insert(args.end(), extra_args.begin(), extra_args.end());
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    int pipefd[2];
-    REQUIRE(::pipe2(pipefd, O_CLOEXEC) == 0);
-    int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-    REQUIRE(devnull >= 0);
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      ::dup2(devnull, 0);
-      ::dup2(devnull, 1);  // the access log, if on
-      ::dup2(pipefd[1], 2);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    ::close(pipefd[1]);
-    ::close(devnull);
-    log_fd_ = pipefd[0];
-    // Drain stderr for the child's whole life so it never blocks on a full pipe.
-    reader_ = std::thread([this] {
-      char buf[4096];
-      while (true) {
-        ssize_t n = ::read(log_fd_, buf, sizeof buf);
-        if (n > 0) {
-          std::lock_guard<std::mutex> lock(mutex_);
-          log_.append(buf, static_cast<std::size_t>(n));
-        } else if (n < 0 && errno == EINTR) {
-          continue;
-        } else {
-          break;
-        }
-      }
-    });
-    std::regex port_line("sluice-http on \\S+ port ([0-9]+)");
-    bool found = wait_until([&] {
-      std::string text = log();
-      std::smatch m;
-      if (std::regex_search(text, m, port_line)) {
-        port_ = static_cast<std::uint16_t>(std::stoi(m[1]));
-        return true;
-      }
-      return exited();
-    });
-    INFO(log());
-    REQUIRE(found);
-    REQUIRE(port_ != 0);
-  }
-  ~ChildServer() {
-    if (!reaped_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    if (reader_.joinable()) reader_.join();
-    ::close(log_fd_);
-  }
-  ChildServer(const ChildServer&) = delete;
-  ChildServer& operator=(const ChildServer&) = delete;
-
-  std::uint16_t port() const { return port_; }
-  pid_t pid() const { return pid_; }
-  std::string log() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return log_;
-  }
-  bool exited() {
-    if (reaped_) return true;
-    if (::waitpid(pid_, &status_, WNOHANG) == pid_) reaped_ = true;
-    return reaped_;
-  }
-  /// SIGTERM, then waits for the exit; true when it exited with status 0.
-  bool terminate_gracefully(std::chrono::seconds timeout = std::chrono::seconds(30)) {
-    if (!reaped_) ::kill(pid_, SIGTERM);
-    bool done = wait_until([&] { return exited(); }, timeout);
-    if (!done) return false;
-    return WIFEXITED(status_) && WEXITSTATUS(status_) == 0;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int log_fd_ = -1;
-  std::uint16_t port_ = 0;
-  int status_ = 0;
-  bool reaped_ = false;
-  mutable std::mutex mutex_;
-  std::string log_;
-  std::thread reader_;
+  explicit ChildServer(const std::vector<std::string>& extra_args)
+      : sluice::test::ChildServer(SLUICE_HTTP_BINARY, "sluice-http", extra_args) {}
 };
 
 // curl -i output: the head as received and the (de-chunked) body.

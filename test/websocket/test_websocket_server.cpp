@@ -50,6 +50,7 @@ class Probe final : public WebSocketHandler {
   }
   void on_close(WebSocket&, std::uint16_t code, std::string_view reason) override {
     events.push_back("close:" + std::to_string(code) + ":" + std::string(reason));
+    ws.reset();  // the route's factory keeps this probe alive, and so would it the channel
   }
   void on_writable(WebSocket&) override { events.push_back("writable"); }
 };

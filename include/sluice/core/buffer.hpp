@@ -93,7 +93,7 @@ class Buffer {
 
   void append(const void* bytes, std::size_t n) {
     ensure_writable(n);
-    std::memcpy(data_ + writer_, bytes, n);
+    if (n != 0) std::memcpy(data_ + writer_, bytes, n);  // an empty view may have no data pointer
     writer_ += static_cast<std::uint32_t>(n);
   }
   void append(std::string_view s) { append(s.data(), s.size()); }

@@ -121,8 +121,10 @@ class WebSocket {
   /// The subprotocol chosen in the handshake ("" for none).
   virtual std::string_view subprotocol() const noexcept = 0;
   /// The handler this connection calls (for a handler that keeps state of
-  /// its own per connection, made by the route's factory).
-  virtual WebSocketHandler& handler() noexcept = 0;
+  /// its own per connection, made by the route's factory); null once
+  /// on_close has returned: the connection lets go of it then, so a handler
+  /// may keep shared() without making a cycle.
+  virtual WebSocketHandler* handler() noexcept = 0;
 };
 
 /// Makes (or picks) the handler of a connection from its upgrade request;
