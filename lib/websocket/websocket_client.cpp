@@ -35,8 +35,10 @@ Url parse_url(const std::string& url) {
   Url u;
   u.host_field = std::string(authority);
   if (slash != std::string_view::npos) {
-    u.target = std::string(rest.substr(slash));
-    if (u.target.front() == '?') u.target.insert(0, "/");
+    std::string_view target = rest.substr(slash);
+    u.target.clear();
+    if (target.front() == '?') u.target.push_back('/');  // "ws://host?x" asks for "/?x"
+    u.target.append(target);
   }
   std::string_view host = authority;
   std::size_t colon = authority.rfind(':');

@@ -175,7 +175,7 @@ void WebSocketSession::send_framed(const Buffer& frame) {
 bool WebSocketSession::admit_message() {
   if (ctx_->channel().is_writable()) return true;
   if (options().slow_consumer == SlowConsumerPolicy::drop) {
-    ++dropped_;
+    dropped_.fetch_add(1, std::memory_order_relaxed);
   } else {
     fail(close_code::policy_violation, "too slow to read its messages");
   }

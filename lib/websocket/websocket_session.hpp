@@ -2,6 +2,7 @@
 // Internal: a WebSocket connection after the handshake, between the frame
 // codec and the application.
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string_view>
@@ -71,8 +72,8 @@ class WebSocketSession final : public InboundHandler<WebSocketMessage>, public W
   void ping(std::string_view payload) override;
   void close(std::uint16_t code, std::string_view reason) override;
   bool writable() const noexcept override;
-  bool is_open() const noexcept override { return state_ == State::open; }
-  std::uint64_t dropped_messages() const noexcept override { return dropped_; }
+  bool is_open() const noexcept override { return state_.load(std::memory_order_relaxed) == State::open; }
+  std::uint64_t dropped_messages() const noexcept override { return dropped_.load(std::memory_order_relaxed); }
   std::shared_ptr<WebSocket> shared() override;
   Channel& channel() noexcept override;
   std::string_view subprotocol() const noexcept override;
@@ -111,8 +112,8 @@ class WebSocketSession final : public InboundHandler<WebSocketMessage>, public W
   std::shared_ptr<WebSocketHandler> handler_;
   std::unique_ptr<HubMemberships> memberships_;
   TimerWheel::Entry timer_{&WebSocketSession::on_timer, this};
-  std::uint64_t dropped_ = 0;
-  State state_ = State::open;
+  std::atomic<std::uint64_t> dropped_{0};  // read from any thread (dropped_messages)
+  std::atomic<State> state_{State::open};  // read from any thread (is_open); written on the loop
   Timer timer_kind_ = Timer::none;
   std::int8_t subprotocol_;     // index into the options' subprotocols, -1: none
   bool heard_ = false;          // a frame arrived since the heartbeat last looked
