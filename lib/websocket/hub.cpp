@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "frame_header.hpp"
 #include "hub_memberships.hpp"
 #include "sluice/core/event_loop_group.hpp"
 #include "websocket_session.hpp"
@@ -152,20 +153,8 @@ std::size_t Hub::publish(std::string_view name, std::string_view message, WebSoc
     loops = topic->loops_with_members;
   }
   // Framed once, as a server frame (unmasked): the same bytes for everyone.
-  char header[10];
-  std::size_t n = 0;
-  std::size_t size = message.size();
-  header[n++] = static_cast<char>(0x80 | static_cast<std::uint8_t>(opcode));
-  if (size < 126) {
-    header[n++] = static_cast<char>(size);
-  } else if (size <= 0xFFFF) {
-    header[n++] = static_cast<char>(126);
-    header[n++] = static_cast<char>(size >> 8);
-    header[n++] = static_cast<char>(size);
-  } else {
-    header[n++] = static_cast<char>(127);
-    for (int shift = 56; shift >= 0; shift -= 8) header[n++] = static_cast<char>(size >> shift);
-  }
+  char header[detail::kMaxFrameHeaderBytes];
+  std::size_t n = detail::write_frame_header(header, opcode, true, false, message.size());
   Buffer frame = Buffer::shared_copy_of(std::string_view(header, n), message);
   for (std::size_t loop = 0; loop < impl_->loops.size(); ++loop) {
     if ((loops & (std::uint64_t{1} << loop)) == 0) continue;

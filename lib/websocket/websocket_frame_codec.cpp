@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "frame_header.hpp"
 #include "masking.hpp"
 #include "sluice/channel/channel.hpp"
 #include "sluice/websocket/websocket_frame.hpp"
@@ -47,8 +48,6 @@ struct WebSocketFrameCodec::Fragments {
 };
 
 namespace {
-
-constexpr std::size_t kMaxHeaderBytes = 14;  // 2 + 8 (length) + 4 (mask)
 
 bool is_control(WebSocketOpcode op) noexcept { return (static_cast<std::uint8_t>(op) & 0x8) != 0; }
 
@@ -228,21 +227,10 @@ void WebSocketFrameCodec::write(HandlerContext& ctx, WebSocketFrame& frame) {
   }
   Buffer& payload = frame.payload;
   std::size_t size = payload.readable_bytes();
-  char header[kMaxHeaderBytes];
-  std::size_t n = 0;
-  header[n++] = static_cast<char>((frame.fin ? 0x80 : 0) | static_cast<std::uint8_t>(frame.opcode));
-  char mask_bit = role_ == WebSocketRole::client ? static_cast<char>(0x80) : 0;
-  if (size < 126) {
-    header[n++] = static_cast<char>(mask_bit | static_cast<char>(size));
-  } else if (size <= 0xFFFF) {
-    header[n++] = static_cast<char>(mask_bit | 126);
-    header[n++] = static_cast<char>(size >> 8);
-    header[n++] = static_cast<char>(size);
-  } else {
-    header[n++] = static_cast<char>(mask_bit | 127);
-    for (int shift = 56; shift >= 0; shift -= 8) header[n++] = static_cast<char>(size >> shift);
-  }
-  if (role_ == WebSocketRole::client) {
+  char header[detail::kMaxFrameHeaderBytes];
+  bool client = role_ == WebSocketRole::client;
+  std::size_t n = detail::write_frame_header(header, frame.opcode, frame.fin, client, size);
+  if (client) {
     if (!payload.owns_storage()) payload = Buffer::copy_of(payload.view());  // masked in place below
     auto* key = reinterpret_cast<unsigned char*>(header + n);
     detail::next_mask_key(key);

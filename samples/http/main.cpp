@@ -3,6 +3,7 @@
 #include <string>
 
 #include "common/flags.hpp"
+#include "common/serve.hpp"
 #include "common/signals.hpp"
 #include "routes.hpp"
 #include "sluice/core/log.hpp"
@@ -135,17 +136,5 @@ int main(int argc, char** argv) {
   });
   sluice::HttpServer server(group, options, routes);
   server_ptr = &server;
-  try {
-    server.start();
-  } catch (const std::exception& e) {
-    sluice::log().error("cannot start: {}", e.what());
-    return 1;
-  }
-  sluice::log().info("sluice-http on {} port {}, {} loop(s){}", options.listen.host, server.port(), group.size(),
-                     group_options.pin ? ", pinned" : "");
-  int received = sluice::cli::wait_for_shutdown_signal(signals);
-  sluice::log().info("signal {}: shutting down ({} connection(s) open)", received, server.tcp().connections());
-  group.shutdown_gracefully(100, 10'000);
-  sluice::log().info("stopped after {} connection(s)", server.tcp().accepted());
-  return 0;
+  return sluice::cli::serve_until_signal("sluice-http", server, group, signals, group_options.pin);
 }

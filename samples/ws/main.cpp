@@ -5,6 +5,7 @@
 
 #include "chat_page.hpp"
 #include "common/flags.hpp"
+#include "common/serve.hpp"
 #include "common/signals.hpp"
 #include "sluice/core/log.hpp"
 #include "sluice/http/http_server.hpp"
@@ -162,17 +163,5 @@ int main(int argc, char** argv) {
   });
 
   sluice::HttpServer server(group, options, router);
-  try {
-    server.start();
-  } catch (const std::exception& e) {
-    sluice::log().error("cannot start: {}", e.what());
-    return 1;
-  }
-  sluice::log().info("sluice-ws on {} port {}, {} loop(s){}", options.listen.host, server.port(), group.size(),
-                     group_options.pin ? ", pinned" : "");
-  int received = sluice::cli::wait_for_shutdown_signal(signals);
-  sluice::log().info("signal {}: shutting down ({} connection(s) open)", received, server.tcp().connections());
-  group.shutdown_gracefully(100, 10'000);
-  sluice::log().info("stopped after {} connection(s)", server.tcp().accepted());
-  return 0;
+  return sluice::cli::serve_until_signal("sluice-ws", server, group, signals, group_options.pin);
 }
