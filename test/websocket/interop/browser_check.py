@@ -9,8 +9,9 @@ DevTools client as well as the chat client):
 Chromium is driven over the DevTools protocol: `--dump-dom` returns at the
 load event, before the page's WebSocket says anything. The page opens
 /?room=browsertest; once its #status reads `open` it sends a message through
-its input and #send button while the Python client sends one too, and the check
-passes when the page's #log shows both. The browser is killed and its profile
+its input and #send button once a Python client in the same room has heard its
+own line back, and the check passes when the page's #log shows both lines and
+the Python client heard the page's. The browser is killed and its profile
 removed whatever happens. Prints `ok NAME` / `FAIL NAME: why`; exit 1 on failure.
 """
 
@@ -182,14 +183,17 @@ SEND_FROM_PAGE = f"""(() => {{
 }})()"""
 
 
-async def python_chat_client(ws_url, page_ready):
-    """Joins the room once the page has, sends its line, and returns what it heard."""
-    await page_ready.wait()
+async def python_chat_client(ws_url, joined):
+    """Joins the room, sends its line and, once it has heard that line back (so
+    it is subscribed), sets `joined`; returns everything it heard once the
+    page's line has arrived too."""
     async with websockets.connect(f"{ws_url}/ws/chat/{ROOM}", open_timeout=TIMEOUT, close_timeout=TIMEOUT) as ws:
         await ws.send(PYTHON_MESSAGE)
         heard = set()
         while not {PAGE_MESSAGE, PYTHON_MESSAGE} <= heard:
             heard.add(await asyncio.wait_for(ws.recv(), PAGE_DEADLINE))
+            if PYTHON_MESSAGE in heard:
+                joined.set()
         return heard
 
 
@@ -210,11 +214,20 @@ async def run(args, browser):
         await wait_for_page(devtools, f"({STATUS}) === 'open'", "#status 'open'")
         ok("page-open")
 
-        # The page sends as soon as the Python client is about to; the Python
-        # client waits only for the page to be in the room, so both lines cross.
-        page_ready = asyncio.Event()
-        python_task = asyncio.create_task(python_chat_client("ws" + args.url[len("http"):], page_ready))
-        page_ready.set()
+        # The page sends only once the Python client has heard its own line
+        # back: a room delivers only to those in it when the line arrives, so
+        # sending earlier would race the Python client's join.
+        joined = asyncio.Event()
+        python_task = asyncio.create_task(python_chat_client("ws" + args.url[len("http"):], joined))
+        joined_wait = asyncio.create_task(joined.wait())
+        await asyncio.wait({python_task, joined_wait}, timeout=PAGE_DEADLINE,
+                           return_when=asyncio.FIRST_COMPLETED)
+        if not joined.is_set():
+            joined_wait.cancel()
+            if python_task.done():
+                python_task.result()  # raises what stopped it
+            raise CheckFailed(f"the Python client did not hear its own line within {PAGE_DEADLINE:.0f} s")
+        ok("python-joined")
         await devtools.evaluate(SEND_FROM_PAGE)
         await wait_for_page(
             devtools,
