@@ -26,8 +26,10 @@ namespace sluice::test {
 class ChildServer {
  public:
   /// Starts `binary --host 127.0.0.1 --port 0 extra_args...` and waits for
-  /// "`name` on ... port N" in its log.
-  ChildServer(const std::string& binary, const std::string& name, const std::vector<std::string>& extra_args) {
+  /// "`name` on ... port N" in its log. Its stdout (an access log, if on)
+  /// goes to `stdout_path`, or nowhere when that is empty.
+  ChildServer(const std::string& binary, const std::string& name, const std::vector<std::string>& extra_args,
+              const std::string& stdout_path = "") {
     std::vector<std::string> args{binary, "--host", "127.0.0.1", "--port", "0"};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     std::vector<char*> argv;
@@ -37,16 +39,19 @@ class ChildServer {
     REQUIRE(::pipe2(pipefd, O_CLOEXEC) == 0);
     int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
     REQUIRE(devnull >= 0);
+    int out = stdout_path.empty() ? devnull : ::open(stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    REQUIRE(out >= 0);
     pid_ = ::fork();
     REQUIRE(pid_ >= 0);
     if (pid_ == 0) {
       ::dup2(devnull, 0);
-      ::dup2(devnull, 1);  // an access log, if on
+      ::dup2(out, 1);
       ::dup2(pipefd[1], 2);
       ::execv(argv[0], argv.data());
       ::_exit(127);
     }
     ::close(pipefd[1]);
+    if (out != devnull) ::close(out);
     ::close(devnull);
     log_fd_ = pipefd[0];
     // Drain stderr for the child's whole life so it never blocks on a full pipe.
