@@ -17,10 +17,13 @@
 #include <vector>
 
 #include "support/process.hpp"
+#include "support/temp_dir.hpp"
 
 using sluice::test::find_in_path;
 using sluice::test::ProcessResult;
+using sluice::test::read_file;
 using sluice::test::run_process;
+using sluice::test::TempDir;
 
 namespace {
 
@@ -31,32 +34,7 @@ namespace fs = std::filesystem;
 const std::vector<std::string> kWorkloads{"plaintext", "pipeline16", "json", "conn1000", "post4k"};
 const std::vector<std::string> kServers{"sluice", "ceiling"};
 
-/// A fresh directory under the system temp folder, removed with its contents.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "sluice-bench-smoke-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
 
- private:
-  fs::path path_;
-};
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 std::vector<std::string> split(const std::string& line, char separator) {
   std::vector<std::string> cells;
@@ -136,7 +114,7 @@ TEST_CASE("tools/bench --smoke runs every workload against sluice and the ceilin
   require_tool("wrk");
   require_tool("cc");
   require_tool("taskset");
-  TempDir out;
+  TempDir out("sluice-bench-smoke");
   const fs::path logs = out.path() / "logs";
 
   // The generous deadline is for the sanitizer build on a busy machine; a run

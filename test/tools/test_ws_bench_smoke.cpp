@@ -17,10 +17,13 @@
 #include <vector>
 
 #include "support/process.hpp"
+#include "support/temp_dir.hpp"
 
 using sluice::test::find_in_path;
 using sluice::test::ProcessResult;
+using sluice::test::read_file;
 using sluice::test::run_process;
+using sluice::test::TempDir;
 
 namespace {
 
@@ -30,32 +33,7 @@ namespace fs = std::filesystem;
 // silently drops fails here.
 const std::vector<std::string> kTests{"echo64", "echo4k", "broadcast", "idle"};
 
-/// A fresh directory under the system temp folder, removed with its contents.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "sluice-ws-bench-smoke-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
 
- private:
-  fs::path path_;
-};
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 std::vector<std::string> split(const std::string& line, char separator) {
   std::vector<std::string> cells;
@@ -103,7 +81,7 @@ TEST_CASE("tools/ws-bench-compare --smoke runs every test against sluice-ws", "[
   const fs::path ws_bench = build / "tools" / "ws-bench";
   REQUIRE(fs::exists(sluice_ws));
   REQUIRE(fs::exists(ws_bench));
-  TempDir out;
+  TempDir out("sluice-ws-bench-smoke");
 
   // A sanitizer build of sluice-ws is slow, and gorilla is built first when
   // Go is installed: the deadline is generous; the grace outlasts the tool's
