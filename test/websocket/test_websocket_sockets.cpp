@@ -142,8 +142,9 @@ TEST_CASE("client: subprotocol chosen by the server from the client's offer", "[
   options.websocket.subprotocols = {"v1", "v2"};
   auto ws = f.connect("/echo", std::make_shared<Inbox>(), options);
   std::string chosen;
-  ws->loop().execute([&] { chosen = std::string(ws->subprotocol()); });
-  REQUIRE(wait_until([&] { return !chosen.empty(); }));
+  // Read on the loop, which owns the session; run_sync's wait orders the
+  // write before the test thread's read (polling an unguarded string raced).
+  ws->loop().run_sync([&] { chosen = std::string(ws->subprotocol()); });
   CHECK(chosen == "v2");  // the server's preference
 }
 
