@@ -47,8 +47,8 @@ std::size_t EventLoopGroup::open_count() const noexcept {
 
 void EventLoopGroup::shutdown_gracefully(std::uint64_t quiet_period_ms, std::uint64_t timeout_ms) {
   std::lock_guard<std::mutex> lock(shutdown_mutex_);
-  if (shut_down_) return;
-  shut_down_ = true;
+  if (shut_down_.load(std::memory_order_relaxed)) return;
+  shut_down_.store(true, std::memory_order_release);
 
   std::vector<std::function<void()>> hooks;
   {

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <system_error>
 #include <utility>
 
@@ -105,7 +106,12 @@ struct TcpServer::State final : TcpChannel::CloseObserver {
   // per loop pays for the heap and the rest get one block).
   std::atomic<std::size_t> block_bytes{0};
   std::atomic<bool> started{false};
-  std::atomic<bool> stopped{false};
+  // close_listeners() from TcpServer::stop and from a group shutdown's hook
+  // may meet on two threads: the second waits until the first is done, so
+  // the shutdown cannot stop a loop whose listener is still to be closed
+  // there (the run_sync would then wait for ever).
+  std::mutex close_mutex;
+  bool stopped = false;  // under close_mutex
 
   void accepted_one(Listener& listener, int fd, const SocketAddress& peer);
   void channel_closed(TcpChannel& channel) noexcept override;
@@ -115,7 +121,8 @@ struct TcpServer::State final : TcpChannel::CloseObserver {
 };
 
 void TcpServer::State::close_listeners() {
-  if (stopped.exchange(true)) return;
+  std::lock_guard lock(close_mutex);
+  if (std::exchange(stopped, true)) return;
   for (Listener* l : listeners) l->loop->run_sync([l] { l->close(); });
   listeners.clear();
 }

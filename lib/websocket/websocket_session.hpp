@@ -64,6 +64,8 @@ class WebSocketSession final : public InboundHandler<WebSocketMessage>, public W
   void writability_changed(HandlerContext& ctx, bool writable) override;
   void error(HandlerContext& ctx, const std::exception& error) override;
   void handler_added(HandlerContext& ctx) override { ctx_ = &ctx; }
+  // The pipeline's outbound close (passed on), beside WebSocket::close.
+  using InboundHandler<WebSocketMessage>::close;
 
   // WebSocket.
   using WebSocket::send;

@@ -472,6 +472,33 @@ TEST_CASE("EventLoop: a one-shot timer cancelled before it is due never runs", "
   CHECK_FALSE(cancelled_ran.load());
 }
 
+TEST_CASE("EventLoop: timers made and cancelled from many threads at once", "[event_loop]") {
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 500;
+  std::atomic<int> kept_ran{0};
+  std::atomic<int> cancelled_ran{0};
+  EventLoop loop;
+  loop.start();
+
+  std::latch go(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      go.arrive_and_wait();
+      for (int i = 0; i < kPerThread; ++i) {
+        loop.run_after(static_cast<std::uint64_t>(i % 5), [&] { ++kept_ran; });
+        // Far off, so the cancel (posted after it) always comes first.
+        loop.cancel(loop.run_after(600'000, [&] { ++cancelled_ran; }));
+        (void)loop.stats();
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  REQUIRE(eventually([&] { return kept_ran.load() == kThreads * kPerThread; }));
+  loop.stop();
+  CHECK(cancelled_ran.load() == 0);
+}
+
 TEST_CASE("EventLoop: cancelling an unknown or already fired timer is harmless", "[event_loop]") {
   std::promise<void> still_works;
   auto g = still_works.get_future();

@@ -86,7 +86,8 @@ TEST_CASE("SmallVector copies and moves, inline and on the heap", "[small_vector
       assigned.push_back(99);
       assigned = a;
       CHECK(contents(assigned) == expected);
-      assigned = assigned;  // self-assignment leaves it alone
+      const SmallVector<int, 4>& same = assigned;  // spelled apart: clang's -Wself-assign
+      assigned = same;                             // self-assignment leaves it alone
       CHECK(contents(assigned) == expected);
 
       SmallVector<int, 4> moved(std::move(copy));

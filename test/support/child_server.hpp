@@ -2,6 +2,8 @@
 // A sample server (sluice-http, sluice-ws, ...) as a child process on
 // 127.0.0.1, port 0: the port is read back from the line the sample logs once
 // listening ("NAME on HOST port N"). Used from the test thread only.
+// A sanitizer report on its stderr (a sanitizer build's samples are built
+// so too) fails the test that ran it, whenever it came.
 
 #include <catch2/catch.hpp>
 
@@ -19,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/sanitizers.hpp"
 #include "support/test_support.hpp"
 
 namespace sluice::test {
@@ -29,7 +32,8 @@ class ChildServer {
   /// "`name` on ... port N" in its log. Its stdout (an access log, if on)
   /// goes to `stdout_path`, or nowhere when that is empty.
   ChildServer(const std::string& binary, const std::string& name, const std::vector<std::string>& extra_args,
-              const std::string& stdout_path = "") {
+              const std::string& stdout_path = "")
+      : binary_(binary) {
     std::vector<std::string> args{binary, "--host", "127.0.0.1", "--port", "0"};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     std::vector<char*> argv;
@@ -79,17 +83,18 @@ class ChildServer {
       }
       return exited();
     });
+    // No destructor runs for a constructor that fails, and a joinable
+    // std::thread destroyed would end the whole run (std::terminate).
+    if (!found || port_ == 0) stop();
     INFO(binary << " log:\n" << log());
     REQUIRE(found);
     REQUIRE(port_ != 0);
   }
   ~ChildServer() {
-    if (!reaped_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    if (reader_.joinable()) reader_.join();
+    stop();
     ::close(log_fd_);
+    std::string report = sanitizer_report(log_);
+    if (!report.empty()) FAIL_CHECK(binary_ << " reported:\n" << report);
   }
   ChildServer(const ChildServer&) = delete;
   ChildServer& operator=(const ChildServer&) = delete;
@@ -115,6 +120,18 @@ class ChildServer {
   }
 
  private:
+  std::string binary_;
+  /// Kills it unless it has exited, reaps it, and waits for the reader to
+  /// collect the rest of its stderr.
+  void stop() noexcept {
+    if (!reaped_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, &status_, 0);
+      reaped_ = true;
+    }
+    if (reader_.joinable()) reader_.join();
+  }
+
   pid_t pid_ = -1;
   int log_fd_ = -1;
   std::uint16_t port_ = 0;

@@ -34,7 +34,6 @@ TEST_CASE("a client that stops reading: pending bytes stay bounded; draining res
   std::atomic<std::size_t> max_pending{0};
   std::shared_ptr<Channel> server_channel;
   std::atomic<bool> have_channel{false};
-  std::atomic<int> unwritable_events{0};
 
   EventLoopGroup loops({1, false, "srv"});
   ServerOptions options;

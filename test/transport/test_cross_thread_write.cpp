@@ -1,9 +1,12 @@
-// Channel::write from a thread that is not the channel's loop.
+// Channel's any-thread methods called from threads that are not the
+// channel's loop.
 
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "sluice/codec/line_decoder.hpp"
 #include "sluice/codec/string_codec.hpp"
@@ -55,5 +58,49 @@ TEST_CASE("a foreign thread writes 100,000 messages to one channel: all arrive, 
   writer.join();
   CHECK(in_order);
   CHECK(next == kMessages);
+  server_channel.reset();
+}
+
+TEST_CASE("foreign threads pause and resume reading, write, flush and close one channel") {
+  std::shared_ptr<Channel> server_channel;
+  std::atomic<bool> active{false};
+  EventLoopGroup loops({1, false, "srv"});
+  TcpServer server(loops, ServerOptions{}, [&](Channel& c) {
+    c.pipeline().add_last("strings", std::make_shared<StringEncoder>());
+    server_channel = c.shared_from_this();
+    active = true;
+  });
+  server.start();
+  BlockingClient client(server.port());
+  REQUIRE(wait_until([&] { return active.load(); }));
+  // Input for the loop to read (and drop) while reading is paused and
+  // resumed from afar.
+  client.send_all(std::string(16 * 1024, 'p'));
+
+  constexpr int kThreads = 3;
+  constexpr int kEach = 2000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        server_channel->set_auto_read(i % 2 == 0);
+        server_channel->write(std::string("x"));
+        if (i % 16 == t) server_channel->flush();
+        (void)server_channel->pending_outbound_bytes();
+        (void)server_channel->is_writable();
+        (void)server_channel->is_active();
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  server_channel->set_auto_read(true);
+  server_channel->flush();
+  server_channel->close_lingering();
+  // Every byte written before the close reaches the client, then FIN.
+  auto stream = client.read_to_end(std::chrono::seconds(60));
+  CHECK(stream.bytes == std::string(kThreads * kEach, 'x'));
+  CHECK(stream.end == BlockingClient::End::eof);
+  client.close();
+  CHECK(wait_until([&] { return !server_channel->is_active(); }));
   server_channel.reset();
 }

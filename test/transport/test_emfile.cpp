@@ -10,10 +10,12 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <memory>
 #include <regex>
 #include <vector>
 
+#include "support/sanitizers.hpp"
 #include "support/test_support.hpp"
 
 using sluice::test::BlockingClient;
@@ -63,9 +65,19 @@ struct ChildServer {
   ~ChildServer() {
     if (pid > 0) {
       ::kill(pid, SIGTERM);
+      // Its stderr to the end (the pipe closes when it exits): a sanitizer
+      // report there fails the test.
+      ::fcntl(log_fd, F_SETFL, 0);
+      char buf[4096];
+      ssize_t n;
+      while ((n = ::read(log_fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
+        if (n > 0) log.append(buf, static_cast<std::size_t>(n));
+      }
       ::waitpid(pid, nullptr, 0);
     }
     if (log_fd >= 0) ::close(log_fd);
+    std::string report = sluice::test::sanitizer_report(log);
+    if (!report.empty()) FAIL_CHECK("sluice-echo reported:\n" << report);
   }
 };
 

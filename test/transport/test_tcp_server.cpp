@@ -324,6 +324,19 @@ TEST_CASE("graceful shutdown lets an in-flight echo finish, then closes") {
   CHECK_THROWS(BlockingClient(server.port()));
 }
 
+TEST_CASE("stop() on one thread while another shuts the group down") {
+  // TcpServer::stop asks the group whether it is shut down (after which
+  // its loops can run nothing more) while the shutdown runs elsewhere.
+  EventLoopGroup loops({2, false, "srv"});
+  TcpServer server(loops, ServerOptions{}, nullptr);
+  server.start();
+  std::thread stopper([&] { loops.shutdown_gracefully(0, 5000); });
+  server.stop();
+  stopper.join();
+  CHECK(loops.is_shut_down());
+  CHECK_THROWS(BlockingClient(server.port()));
+}
+
 TEST_CASE("a port another server holds is refused with 'address in use'") {
   EventLoopGroup loops({1, false, "srv"});
   TcpServer first(loops, ServerOptions{}, nullptr);

@@ -1,6 +1,7 @@
 #pragma once
 // N event loops, one thread each: the process's reactor.
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -46,7 +47,8 @@ class EventLoopGroup {
   /// left, stops the loops and joins their threads. Idempotent; any thread
   /// but a loop's own.
   void shutdown_gracefully(std::uint64_t quiet_period_ms = 100, std::uint64_t timeout_ms = 5000);
-  bool is_shut_down() const noexcept { return shut_down_; }
+  /// Whether a shutdown has begun. Any thread.
+  bool is_shut_down() const noexcept { return shut_down_.load(std::memory_order_acquire); }
 
   /// What the loops' services hold open (connections). Any thread.
   std::size_t open_count() const noexcept;
@@ -57,8 +59,10 @@ class EventLoopGroup {
   std::mutex hooks_mutex_;
   std::vector<std::pair<std::uint64_t, std::function<void()>>> hooks_;
   std::uint64_t next_hook_id_ = 1;
-  std::mutex shutdown_mutex_;
-  bool shut_down_ = false;
+  std::mutex shutdown_mutex_;  // one shutdown at a time
+  // Set under shutdown_mutex_; read without it by is_shut_down() (TcpServer::
+  // stop asks it from any thread, while a shutdown may run on another).
+  std::atomic<bool> shut_down_{false};
 };
 
 }  // namespace sluice
