@@ -65,7 +65,9 @@ class WebSocketSession final : public InboundHandler<WebSocketMessage>, public W
   void error(HandlerContext& ctx, const std::exception& error) override;
   void handler_added(HandlerContext& ctx) override { ctx_ = &ctx; }
 
-  // WebSocket.
+  // WebSocket. Its close(code, reason) is not the pipeline's outbound
+  // close(ctx), which stays reachable (clang's -Woverloaded-virtual).
+  using InboundHandler<WebSocketMessage>::close;
   using WebSocket::send;
   void send(WebSocketOpcode opcode, std::string_view payload) override;
   void send(WebSocketOpcode opcode, Buffer payload) override;
