@@ -105,11 +105,29 @@ RequestDecoder::Event RequestDecoder::stopped(llhttp_errno_t err, const char*& d
     }
     return std::exchange(fresh_.paused_for, Event::need_more);
   }
+  // The bytes before the error may already have broken a limit.
+  if (fresh_.error_status == 0) flush_open_span(llhttp_get_error_pos(&parser_));
   if (fresh_.error_status == 0) {
     int status = status_for(err, llhttp_get_error_reason(&parser_));
     refuse(status, std::string(reason_phrase(status)) + ": " + llhttp_get_error_reason(&parser_));
   }
   return Event::error;
+}
+
+// llhttp hands a span (the target, a field's name or value) to its callback
+// at the span's end or at the end of the input, but not when it stops at an
+// error inside the span. Handed over here, that part meets the same limits
+// however the input was cut: a target too long before a bad byte is a 414
+// whether or not a read ended inside it (found by test/fuzz).
+void RequestDecoder::flush_open_span(const char* end) {
+  if (parser_._span_pos0 == nullptr) return;
+  // llhttp's own span callback, called as its execute loop calls it at the
+  // end of the input: it calls ours (on_url, on_header_field, ...).
+  using SpanCallback = int (*)(llhttp_t*, const char*, const char*);
+  auto callback = reinterpret_cast<SpanCallback>(parser_._span_cb0);
+  const auto* begin = static_cast<const char*>(parser_._span_pos0);
+  parser_._span_pos0 = nullptr;
+  if (begin < end) callback(&parser_, begin, end);
 }
 
 int RequestDecoder::status_for(llhttp_errno_t err, const char* reason) noexcept {
