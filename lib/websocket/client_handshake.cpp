@@ -147,9 +147,12 @@ void ClientHandshake::succeeded(HandlerContext& ctx, Buffer rest, int subprotoco
   ctx.loop().cancel_timeout(timer_);
   Channel& channel = ctx.channel();
   ctx.pipeline().remove(ctx.name());  // emplaced: lives on with the channel
-  auto& session = WebSocketSession::install(channel, std::move(rest), std::move(config_), std::move(handler_),
-                                            subprotocol);
+  auto& session = WebSocketSession::install(channel, Buffer(), std::move(config_), std::move(handler_), subprotocol);
   report(session.shared(), {});
+  // Frames that came with the answer go through the codec as if read next:
+  // the application has its WebSocket before it hears of them, however the
+  // server's bytes were cut (the channel's read_complete follows).
+  if (!rest.empty() && channel.is_active()) channel.pipeline().fire_read(MessageRef::of(rest));
 }
 
 void ClientHandshake::failed(HandlerContext& ctx, const std::string& why) {
