@@ -69,7 +69,9 @@ RequestDecoder::Event RequestDecoder::decode(const char*& data, std::size_t& len
     bool chunk_line = fresh_.in_chunk_line;
     llhttp_errno_t err = llhttp_execute(&parser_, data, len);
     const char* stop = err == HPE_OK ? data + len : llhttp_get_error_pos(&parser_);
-    if (chunk_line && (err == HPE_OK || err == HPE_PAUSED)) {
+    // Counted up to a syntax error too: a line already too long before its
+    // bad byte is refused as too long, as it is when a read ends inside it.
+    if (chunk_line && fresh_.error_status == 0) {
       fresh_.chunk_line_bytes += static_cast<std::size_t>(stop - data);
       if (fresh_.chunk_line_bytes > options_->max_chunk_line_bytes) {
         refuse(400, "Bad Request: chunk-size line too long");
