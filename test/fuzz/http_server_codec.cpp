@@ -24,6 +24,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "fuzz_input.hpp"
@@ -105,6 +106,9 @@ struct Seen {
   /// A streamed upload whose body has not ended cleanly: the server may
   /// drop its answer (it answers the failed body itself).
   bool may_go_unanswered = false;
+  int version_major = 1;
+  int version_minor = 1;
+  std::vector<std::pair<std::string, std::string>> fields;
 };
 
 // Numbers the requests that reach the application and tags their answers
@@ -114,7 +118,10 @@ class Tagger final : public Middleware {
   explicit Tagger(std::vector<Seen>& seen) : seen_(&seen) {}
   void handle(HttpRequest& request, ResponseWriter response, const Next& next) override {
     std::size_t seq = seen_->size();
-    seen_->push_back(Seen{std::string(request.method), request.target, request.body, request.is_head(), false});
+    Seen seen{std::string(request.method), request.target, request.body, request.is_head(), false,
+              request.version_major, request.version_minor, {}};
+    for (auto [name, value] : request.headers) seen.fields.emplace_back(name, value);
+    seen_->push_back(std::move(seen));
     response.before_send([seq](HttpResponse& r) { r.headers.set("X-Seq", std::to_string(seq)); });
     next(request, std::move(response));
   }
@@ -353,6 +360,72 @@ std::string describe(const Outcome& o) {
   return s;
 }
 
+// ---- what reaches the application ---------------------------------------------
+
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string lowered(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = lower(c);
+  return out;
+}
+
+std::string trimmed(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return std::string(s);
+}
+
+// The rules of README's table, written again from it: a request that breaks
+// one is refused, so the application never sees it.
+void check_seen(const Outcome& o, const HttpCodecOptions& limits) {
+  for (const Seen& r : o.seen) {
+    auto refused = [&](const char* rule) {
+      broken("the application never sees a request the server must refuse",
+             std::string(rule) + "\n" + describe(o));
+    };
+    if (r.version_major != 1 || r.version_minor > 1) refused("HTTP/1.0 or 1.1 only");
+    if (r.target.empty() || r.target.size() > limits.max_target_bytes) refused("a target within its limit");
+    if (r.fields.size() > limits.max_headers) refused("no more fields than max_headers");
+    std::size_t hosts = 0;
+    std::vector<std::string> lengths;
+    std::vector<std::string> codings;
+    for (const auto& [name, value] : r.fields) {
+      if (name.empty()) refused("no empty field name");
+      for (char c : name) {
+        if (c <= ' ' || c == ':' || static_cast<unsigned char>(c) >= 0x7f) refused("field names are tokens");
+      }
+      if (value.find_first_of(std::string_view("\0\r\n", 3)) != std::string::npos) refused("no NUL, CR or LF in a value");
+      std::string n = lowered(name);
+      if (n == "host") ++hosts;
+      if (n == "content-length") lengths.push_back(trimmed(value));
+      if (n == "transfer-encoding") {
+        std::size_t from = 0;
+        for (;;) {
+          std::size_t comma = value.find(',', from);
+          codings.push_back(lowered(trimmed(value.substr(from, comma - from))));
+          if (comma == std::string::npos) break;
+          from = comma + 1;
+        }
+      }
+    }
+    if (r.version_minor == 1 && hosts != 1) refused("exactly one Host in HTTP/1.1");
+    if (hosts > 1) refused("at most one Host");
+    if (!lengths.empty() && !codings.empty()) refused("not both Content-Length and Transfer-Encoding");
+    if (!codings.empty() && r.version_minor == 0) refused("no Transfer-Encoding in HTTP/1.0");
+    if (!codings.empty() && codings != std::vector<std::string>{"chunked"}) refused("no coding but chunked, once");
+    for (const std::string& l : lengths) {
+      if (l.empty() || l.find_first_not_of("0123456789") != std::string::npos || l != lengths[0]) {
+        refused("Content-Length is one number");
+      }
+    }
+    bool streamed = r.target.rfind("/upload", 0) == 0;
+    if (r.body.size() > (streamed ? limits.max_streamed_body_bytes : limits.max_body_bytes)) {
+      refused("a body within its limit");
+    }
+  }
+}
+
 void check_answers(const Outcome& o) {
   std::vector<Answer> answers = AnswerReader(o.written, o.seen).read_all();
   std::size_t next_seq = 0;
@@ -408,6 +481,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   Outcome whole = run(settings, fuzz::Cuts::whole(bytes));
   check_answers(whole);
+  check_seen(whole, settings.codec);
   Outcome cut = run(settings, cuts.apply(bytes));
   if (!same(whole, cut)) {
     broken("cut or whole, the same answers", "whole: " + describe(whole) + "\n\ncut: " + describe(cut));
