@@ -232,6 +232,8 @@ int RequestDecoder::on_header_value_complete(llhttp_t* p) {
   RequestDecoder& d = of(p);
   std::string& value = d.kept_.value;
   if (++d.fresh_.header_count > d.options_->max_headers) return d.refuse(431, "Request Header Fields Too Large");
+  // A field-name is a token, never empty; llhttp takes ": x" as a field.
+  if (d.kept_.field.empty()) return d.refuse(400, "Bad Request: a field with no name");
   // llhttp strict mode refuses bare CR and LF; NUL is ours to catch.
   if (value.find('\0') != std::string::npos) return d.refuse(400, "Bad Request: NUL in a header value");
   // Trailing whitespace is not part of a field value (RFC 9110 5.5);

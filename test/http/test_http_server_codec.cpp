@@ -760,6 +760,10 @@ std::vector<SmugglingCase> smuggling_cases() {
        post + "Transfer-Encoding:\r\n chunked" + chunked_body, 400},
       {"obs-fold after an empty value", post + "X-Foo:\r\n\tbar\r\nContent-Length: 0\r\n\r\n", 400},
       {"obs-fold in any header (tab)", post + "X-Foo: bar\r\n\tbaz\r\nContent-Length: 0\r\n\r\n", 400},
+      // Found by fuzzing (test/fuzz/http_server_codec): llhttp takes a field
+      // with no name (a field-name is a token: at least one character).
+      {"a field with no name", post + ": x\r\nContent-Length: 0\r\n\r\n", 400},
+      {"a trailer with no name", post + "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n: x\r\n\r\n", 400},
       {"NUL in a header value", post + "X-Foo: a\0b\r\nContent-Length: 0\r\n\r\n"s, 400},
       {"NUL in a header name", post + "X-F\0o: ab\r\nContent-Length: 0\r\n\r\n"s, 400},
       {"bare CR in a header value", post + "X-Foo: a\rb\r\nContent-Length: 0\r\n\r\n", 400},
