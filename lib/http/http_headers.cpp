@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 
 #include "text.hpp"
 
@@ -103,6 +104,9 @@ bool HttpHeaders::has_token(std::string_view name, std::string_view token) const
 }
 
 std::size_t HttpHeaders::remove(std::string_view name) {
+  // Compacting rewrites the arena: a name that views it (h.remove(h[0].first))
+  // is looked for as a copy.
+  if (views_arena(name)) return remove(std::string(name));
   // Fields sit in the arena in slot order, so the survivors compact leftwards
   // in place.
   std::size_t kept = 0;

@@ -85,6 +85,7 @@ class RequestDecoder {
   bool value_is_folded(const char* at) const noexcept;
   int begin_chunk_line() noexcept;
   Event stopped(llhttp_errno_t err, const char*& data, std::size_t& len);
+  void flush_open_span(const char* end);
   static int status_for(llhttp_errno_t err, const char* reason) noexcept;
 
   // What keeps its capacity from one request to the next.

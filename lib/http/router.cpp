@@ -153,14 +153,16 @@ bool Router::matches(const Route& route, const Parts& parts) noexcept {
 
 bool Router::more_specific(const Route& a, const Route& b) noexcept {
   // Segment by segment: literal beats :param beats *wildcard. Both match the
-  // same path, so they differ within the shorter one or are equal.
+  // same path, so they differ within the shorter one, or the longer one goes
+  // on with a *wildcard taking an empty rest ("/a" and "/a/*rest" on "/a/"):
+  // then the one that ends is the more specific.
   std::size_t n = std::min(a.segments.size(), b.segments.size());
   for (std::size_t i = 0; i < n; ++i) {
     auto ka = a.segments[i].kind;
     auto kb = b.segments[i].kind;
     if (ka != kb) return ka < kb;
   }
-  return false;
+  return a.segments.size() < b.segments.size();
 }
 
 void Router::fill_params(const Route& route, const Parts& parts,

@@ -67,7 +67,9 @@ class WebSocketSession final : public InboundHandler<WebSocketMessage>, public W
   // The pipeline's outbound close (passed on), beside WebSocket::close.
   using InboundHandler<WebSocketMessage>::close;
 
-  // WebSocket.
+  // WebSocket. Its close(code, reason) is not the pipeline's outbound
+  // close(ctx), which stays reachable (clang's -Woverloaded-virtual).
+  using InboundHandler<WebSocketMessage>::close;
   using WebSocket::send;
   void send(WebSocketOpcode opcode, std::string_view payload) override;
   void send(WebSocketOpcode opcode, Buffer payload) override;

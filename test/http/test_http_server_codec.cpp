@@ -760,6 +760,10 @@ std::vector<SmugglingCase> smuggling_cases() {
        post + "Transfer-Encoding:\r\n chunked" + chunked_body, 400},
       {"obs-fold after an empty value", post + "X-Foo:\r\n\tbar\r\nContent-Length: 0\r\n\r\n", 400},
       {"obs-fold in any header (tab)", post + "X-Foo: bar\r\n\tbaz\r\nContent-Length: 0\r\n\r\n", 400},
+      // Found by fuzzing (test/fuzz/http_server_codec): llhttp takes a field
+      // with no name (a field-name is a token: at least one character).
+      {"a field with no name", post + ": x\r\nContent-Length: 0\r\n\r\n", 400},
+      {"a trailer with no name", post + "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n: x\r\n\r\n", 400},
       {"NUL in a header value", post + "X-Foo: a\0b\r\nContent-Length: 0\r\n\r\n"s, 400},
       {"NUL in a header name", post + "X-F\0o: ab\r\nContent-Length: 0\r\n\r\n"s, 400},
       {"bare CR in a header value", post + "X-Foo: a\rb\r\nContent-Length: 0\r\n\r\n", 400},
@@ -834,6 +838,35 @@ TEST_CASE("codec: the chunk-size line is bounded however it is split", "[http][c
       REQUIRE(refused.size() == 1);
       CHECK(refused[0].status == 400);
       CHECK(refused_seen == 0);
+    }
+  }
+}
+
+TEST_CASE("codec: a chunk-size line too long before a bad byte is refused as too long however it is split",
+          "[http][codec][limits][split]") {
+  // Found by fuzzing (test/fuzz/http_server_codec): the line's length was
+  // counted only when llhttp returned without an error, so in one read the
+  // bad byte's 400 ("Invalid character in chunk extensions name") won; cut
+  // inside the line, the limit's.
+  HttpCodecOptions o;
+  o.max_chunk_line_bytes = 8;
+  const std::string bytes = "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                            "1;" + std::string(30, 'e') + "/e\r\nx\r\n0\r\n\r\n";
+  auto answer_to = [&](const std::vector<std::string_view>& pieces) {
+    Echo echo;
+    Server s(echo.handler(), o);
+    for (auto p : pieces) s.ch->write_inbound(p);
+    auto rs = s.take();
+    return rs.size() == 1 ? std::to_string(rs[0].status) + " " + rs[0].body : "answers: " + std::to_string(rs.size());
+  };
+  const std::string expected = "400 Bad Request: chunk-size line too long\n";
+  std::string_view v = bytes;
+  CHECK(answer_to({v}) == expected);
+  for (std::size_t i = 1; i < v.size(); ++i) {
+    auto got = answer_to({v.substr(0, i), v.substr(i)});
+    if (got != expected) {
+      INFO("split at " << i);
+      CHECK(got == expected);
     }
   }
 }
@@ -930,6 +963,47 @@ TEST_CASE("codec: invalid requests get the same status however the bytes are spl
     std::vector<std::string_view> bytes;
     for (std::size_t i = 0; i < v.size(); ++i) bytes.push_back(v.substr(i, 1));
     CHECK(status_of(bytes) == expected);
+  }
+}
+
+TEST_CASE("codec: a limit broken before a syntax error is the answer however the bytes are split",
+          "[http][codec][split][limits]") {
+  // Found by fuzzing (test/fuzz/http_server_codec): llhttp hands a target or
+  // field over at its end or at the end of a read, never when it stops at
+  // an error inside it. Whole, these got the error's 400; cut inside the
+  // too-long part, the limit's status.
+  HttpCodecOptions o;
+  o.max_target_bytes = 16;
+  o.max_header_bytes = 64;
+  struct Case {
+    const char* name;
+    std::string bytes;
+    int status;
+  };
+  const std::vector<Case> cases = {
+      {"a target too long, then a NUL in it", "GET /" + std::string(30, 'a') + "\0 HTTP/1.1\r\nHost: x\r\n\r\n"s, 414},
+      {"a field value too long, then a CR in it",
+       "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(80, 'v') + "\rz\r\n\r\n", 431},
+      {"a field name too long, then a space in it",
+       "GET / HTTP/1.1\r\nHost: x\r\nX" + std::string(80, 'n') + " : v\r\n\r\n", 431},
+  };
+  for (const auto& c : cases) {
+    INFO(c.name);
+    auto status_of = [&](const std::vector<std::string_view>& pieces) {
+      Echo echo;
+      Server s(echo.handler(), o);
+      for (auto p : pieces) s.ch->write_inbound(p);
+      return statuses(s.take());
+    };
+    std::string_view v = c.bytes;
+    CHECK(status_of({v}) == std::vector<int>{c.status});
+    for (std::size_t i = 1; i < v.size(); ++i) {
+      auto got = status_of({v.substr(0, i), v.substr(i)});
+      if (got != std::vector<int>{c.status}) {
+        INFO("split at " << i);
+        CHECK(got == std::vector<int>{c.status});
+      }
+    }
   }
 }
 

@@ -184,6 +184,35 @@ TEST_CASE("router: the most specific route wins whatever the insertion order", "
   }
 }
 
+TEST_CASE("router: a route that ends beats a *wildcard taking an empty rest, however the path is spelled",
+          "[router]") {
+  // Found by fuzzing (test/fuzz/router): "/a" and "/a/*rest" both take
+  // "/a/", and the one added first won; "/a" itself went to "/a" by its
+  // exact spelling. The route that ends is the more specific.
+  for (bool wildcard_first : {true, false}) {
+    INFO("wildcard added first: " << wildcard_first);
+    auto router = std::make_shared<Router>();
+    if (wildcard_first) {
+      router->get("/*rest", tagged("root-wild"));
+      router->get("/a/*rest", tagged("wild"));
+    }
+    router->get("/", tagged("root"));
+    router->get("/a", tagged("a"));
+    if (!wildcard_first) {
+      router->get("/*rest", tagged("root-wild"));
+      router->get("/a/*rest", tagged("wild"));
+    }
+    RouterHarness h(router);
+    CHECK(h.one("/").body == "root");
+    CHECK(h.one("//").body == "root");
+    CHECK(h.one("/a").body == "a");
+    CHECK(h.one("/a/").body == "a");
+    CHECK(h.one("//a").body == "a");
+    CHECK(h.one("/a/b").body == "wild rest=b");
+    CHECK(h.one("/b").body == "root-wild rest=b");
+  }
+}
+
 TEST_CASE("router: an unknown path is 404", "[router]") {
   auto router = std::make_shared<Router>();
   router->get("/known", tagged("known"));

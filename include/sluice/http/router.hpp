@@ -21,7 +21,8 @@ struct RouteOptions {
 
 /// Maps method + path to handlers. Patterns: "/users", "/users/:id",
 /// "/files/*path". When several routes match, the most specific wins:
-/// segment by segment, static beats ":param" beats "*wildcard". No route for
+/// segment by segment, static beats ":param" beats "*wildcard", and a
+/// route that has ended beats a "*wildcard" taking an empty rest. No route for
 /// the path: 404. Routes for the path but not the method: 405 with Allow.
 /// GET routes also answer HEAD (the server sends no body); OPTIONS (and
 /// "OPTIONS *") is answered with Allow unless a route takes it. Build it

@@ -1,0 +1,112 @@
+// The WebSocket client's side of the opening handshake (ClientHandshake) on
+// an EmbeddedChannel: what it sends, how it reads the server's answer, and
+// the order in which the application hears of the WebSocket and of frames
+// that came with the answer.
+#include <catch2/catch.hpp>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "../lib/websocket/client_handshake.hpp"
+#include "../lib/websocket/websocket_session.hpp"
+#include "sluice/channel/embedded_channel.hpp"
+#include "sluice/websocket/websocket.hpp"
+#include "websocket/ws_test_frames.hpp"
+
+using namespace sluice;
+using namespace sluice::test;
+
+namespace {
+
+constexpr std::string_view kKey = "dGhlIHNhbXBsZSBub25jZQ==";        // RFC 6455, section 1.3
+constexpr std::string_view kAccept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";  // its answer
+
+const std::string kAnswer = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                            "Sec-WebSocket-Accept: " + std::string(kAccept) + "\r\n\r\n";
+
+// A frame as a server sends it: unmasked.
+std::string server_frame(WebSocketOpcode op, std::string_view payload) {
+  return raw_frame(static_cast<std::uint8_t>(kFin | static_cast<std::uint8_t>(op)), payload, false);
+}
+
+// What the application hears, the connect callback's report included.
+struct Heard {
+  std::vector<std::string> events;
+};
+
+class Recorder final : public WebSocketHandler {
+ public:
+  explicit Recorder(Heard& heard) : heard_(&heard) {}
+  void on_open(WebSocket&) override { heard_->events.push_back("on_open"); }
+  void on_message(WebSocket&, const WebSocketMessage& m) override {
+    heard_->events.push_back("message:" + std::string(m.data));
+  }
+  void on_close(WebSocket&, std::uint16_t code, std::string_view) override {
+    heard_->events.push_back("on_close:" + std::to_string(code));
+  }
+
+ private:
+  Heard* heard_;
+};
+
+// A client channel with its handshake under way (the request sent).
+struct Client {
+  Heard heard;
+  std::string request;
+  std::unique_ptr<EmbeddedChannel> ch;
+
+  Client() {
+    auto config = std::make_shared<detail::SessionConfig>();
+    config->role = WebSocketRole::client;
+    detail::HandshakeRequest r{"/chat", "server.example.com", std::string(kKey), {}};
+    ch = std::make_unique<EmbeddedChannel>([&](Channel& c) {
+      c.pipeline().emplace_last<detail::ClientHandshake>(
+          "ws-handshake", r, config, std::make_shared<Recorder>(heard),
+          [this](std::shared_ptr<WebSocket> ws, std::string error) {
+            heard.events.push_back(ws ? "connected" : "failed: " + error);
+          },
+          10'000);
+    });
+    request = ch->read_outbound_bytes();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("client handshake: the request asks for an upgrade with the key", "[websocket][client]") {
+  Client c;
+  CHECK(c.request.rfind("GET /chat HTTP/1.1\r\nHost: server.example.com\r\n", 0) == 0);
+  CHECK(c.request.find("\r\nSec-WebSocket-Key: " + std::string(kKey) + "\r\n") != std::string::npos);
+  CHECK(c.request.find("\r\nUpgrade: websocket\r\n") != std::string::npos);
+}
+
+TEST_CASE("client handshake: the application hears of its WebSocket before frames that came with the answer",
+          "[websocket][client]") {
+  // Found by fuzzing (test/fuzz/websocket_client_handshake): frames in the
+  // same read as the 101 were delivered (a message, even on_close) before
+  // the connect callback had the WebSocket; in a later read, after it.
+  const std::string bytes = kAnswer + server_frame(WebSocketOpcode::text, "hi") +
+                            server_frame(WebSocketOpcode::close, close_body(1000));
+  const std::vector<std::string> expected = {"on_open", "connected", "message:hi", "on_close:1000"};
+  SECTION("in one read") {
+    Client c;
+    c.ch->write_inbound(bytes);
+    CHECK(c.heard.events == expected);
+  }
+  SECTION("the frames in a later read") {
+    Client c;
+    c.ch->write_inbound(kAnswer);
+    c.ch->write_inbound(bytes.substr(kAnswer.size()));
+    CHECK(c.heard.events == expected);
+  }
+}
+
+TEST_CASE("client handshake: a wrong answer fails and closes", "[websocket][client]") {
+  Client c;
+  c.ch->write_inbound("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  REQUIRE(c.heard.events.size() == 1);
+  CHECK(c.heard.events[0] == "failed: WebSocket handshake failed: the server answered 200, not 101");
+  CHECK_FALSE(c.ch->is_open());
+}
