@@ -64,8 +64,6 @@ class WebSocketSession final : public InboundHandler<WebSocketMessage>, public W
   void writability_changed(HandlerContext& ctx, bool writable) override;
   void error(HandlerContext& ctx, const std::exception& error) override;
   void handler_added(HandlerContext& ctx) override { ctx_ = &ctx; }
-  // The pipeline's outbound close (passed on), beside WebSocket::close.
-  using InboundHandler<WebSocketMessage>::close;
 
   // WebSocket. Its close(code, reason) is not the pipeline's outbound
   // close(ctx), which stays reachable (clang's -Woverloaded-virtual).
