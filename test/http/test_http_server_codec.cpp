@@ -1202,6 +1202,27 @@ TEST_CASE("codec: an idle keep-alive connection is closed", "[http][codec][keepa
   CHECK(s.ch->read_outbound_bytes().empty());  // closed silently
 }
 
+TEST_CASE("codec: a connection that stopped reading for its unsent answers is closed once idle",
+          "[http][codec][keepalive][timeout]") {
+  // Found by fuzzing (test/fuzz/http_server_codec): when a read's answers
+  // crossed the write high watermark, reading stopped; the flush made the
+  // channel writable again and reading resumed with nothing held, but no
+  // keep-alive timer was armed: the idle connection (and its request
+  // state) stayed for ever.
+  HttpCodecOptions o;
+  o.keep_alive_timeout_ms = 1000;
+  ChannelOptions c = http_channel_options();
+  c.write_high_watermark = 256;
+  c.write_low_watermark = 64;
+  Server s(make_handler([](HttpRequest&, ResponseWriter w) { w.send(HttpResponse::text(std::string(200, 'x'))); }), o,
+           c);
+  s.ch->write_inbound(std::string(kGet) + std::string(kGet));
+  CHECK(s.take().size() == 2);
+  CHECK(s.ch->is_open());
+  s.ch->advance_time(1200);
+  CHECK_FALSE(s.ch->is_open());
+}
+
 TEST_CASE("codec: bytes between requests leave an idle connection its keep-alive timeout", "[http][codec][keepalive][timeout]") {
   HttpCodecOptions o;
   o.keep_alive_timeout_ms = 1000;
