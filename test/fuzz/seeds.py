@@ -137,6 +137,13 @@ http("limit_body_content_length", post(b"/echo", b"x" * 17), SMALL)
 http("limit_body_chunked", chunked(b"/echo", b"a\r\n0123456789\r\na\r\n0123456789\r\n0\r\n\r\n"), SMALL)
 http("limit_exactly", get(b"/items/" + b"1" * 24, b"A: 1\r\nB: 2\r\n") + post(b"/echo", b"x" * 16), SMALL)
 
+# What fuzzing found (docs/fuzzing.md), kept as seeds.
+http("found_limit_before_bad_byte", b"GET /" + b"N" * 40 + b"\x00\x00 HTTP/1.1\r\nHost: a\r\n\r\n", SMALL | 2)
+http("found_chunk_line_before_bad_byte", chunked(b"/echo", b"1;" + b"e" * 27 + b"/" + b"9" * 20 + b"\r\nx\r\n0\r\n\r\n"), SMALL)
+http("found_field_with_no_name", b"POST /upload HTTP/1.1\r\nHost: a\r\nX: chunked\r\n: a\r\n\r\n")
+http("found_long_obs_fold", get(b"/", b"X-Big: " + b"v" * 33 + b"\r\n\t" + b"v" * 150 + b"\r\n"), SMALL)
+http("found_idle_after_watermark", get(b"/chunked") + get(b"/"), WATERMARKS | CLOCK)
+
 # ---- router: text lines, routes, an empty line, requests --------------------------
 
 def router(name, routes, requests):
