@@ -58,6 +58,9 @@ bool parse_response_head(std::string_view head, HandshakeResponse& out) {
       r.value.clear();
       return 0;
     };
+    // One response only: llhttp would read on into another (after a head
+    // ending in a bare LF) and hand over its fields as more of these.
+    s.on_headers_complete = [](llhttp_t*) { return static_cast<int>(HPE_PAUSED); };
     return s;
   }();
   ResponseBeingRead being_read{out, {}, {}};
@@ -66,7 +69,8 @@ bool parse_response_head(std::string_view head, HandshakeResponse& out) {
   parser.data = &being_read;
   llhttp_errno_t err = llhttp_execute(&parser, head.data(), head.size());
   out.status = llhttp_get_status_code(&parser);
-  return err == HPE_OK || err == HPE_PAUSED_UPGRADE;
+  // The head is the first response's, all of it.
+  return err == HPE_PAUSED && llhttp_get_error_pos(&parser) == head.data() + head.size();
 }
 
 ClientHandshake::ClientHandshake(const HandshakeRequest& request, std::shared_ptr<SessionConfig> config,

@@ -27,7 +27,7 @@ struct HandshakeResponse {
 };
 
 /// Reads a response head (the status line to the blank line) with llhttp;
-/// false when it is not HTTP. Any thread.
+/// false when it is not one response's head, whole. Any thread.
 bool parse_response_head(std::string_view head, HandshakeResponse& out);
 
 /// A new Sec-WebSocket-Key: 16 random bytes in base64. Any thread.

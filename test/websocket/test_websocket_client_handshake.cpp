@@ -103,6 +103,19 @@ TEST_CASE("client handshake: the application hears of its WebSocket before frame
   }
 }
 
+TEST_CASE("client handshake: only the first response's head counts", "[websocket][client]") {
+  // Found by fuzzing (test/fuzz/websocket_client_handshake): llhttp read on
+  // past a first response whose head ends in a bare LF into a second one,
+  // and the fields of both were taken together, with the last status: an
+  // interim answer carrying the accept value made a bare 101 acceptable.
+  Client c;
+  c.ch->write_inbound("HTTP/1.1 100 Continue\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+                      std::string(kAccept) + "\r\n\nHTTP/1.1 101 Switching Protocols\r\n\r\n");
+  REQUIRE(c.heard.events.size() == 1);
+  CHECK(c.heard.events[0].rfind("failed: ", 0) == 0);
+  CHECK_FALSE(c.ch->is_open());
+}
+
 TEST_CASE("client handshake: a wrong answer fails and closes", "[websocket][client]") {
   Client c;
   c.ch->write_inbound("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
