@@ -68,6 +68,8 @@ bool parse_response_head(std::string_view head, HandshakeResponse& out) {
   llhttp_init(&parser, HTTP_RESPONSE, &settings);
   parser.data = &being_read;
   llhttp_errno_t err = llhttp_execute(&parser, head.data(), head.size());
+  out.version_major = llhttp_get_http_major(&parser);
+  out.version_minor = llhttp_get_http_minor(&parser);
   out.status = llhttp_get_status_code(&parser);
   // The head is the first response's, all of it.
   return err == HPE_PAUSED && llhttp_get_error_pos(&parser) == head.data() + head.size();
@@ -132,6 +134,11 @@ void ClientHandshake::channel_inactive(HandlerContext& ctx) {
 }
 
 std::string ClientHandshake::check(const HandshakeResponse& r, int& subprotocol) const {
+  // 101 and Upgrade are HTTP/1.1's (llhttp reads any version).
+  if (r.version_major != 1 || r.version_minor != 1) {
+    return "the answer is HTTP/" + std::to_string(r.version_major) + "." + std::to_string(r.version_minor) +
+           ", not HTTP/1.1";
+  }
   if (r.status != 101) return "the server answered " + std::to_string(r.status) + ", not 101";
   if (!r.headers.has_token("Upgrade", "websocket")) return "the answer has no Upgrade: websocket";
   if (!r.headers.has_token("Connection", "upgrade")) return "the answer has no Connection: Upgrade";

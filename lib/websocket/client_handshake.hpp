@@ -22,6 +22,8 @@ struct SessionConfig;
 
 /// The status and fields of the server's answer to a handshake.
 struct HandshakeResponse {
+  int version_major = 0;
+  int version_minor = 0;
   int status = 0;
   HttpHeaders headers;
 };

@@ -116,6 +116,20 @@ TEST_CASE("client handshake: only the first response's head counts", "[websocket
   CHECK_FALSE(c.ch->is_open());
 }
 
+TEST_CASE("client handshake: the answer must be HTTP/1.1", "[websocket][client]") {
+  // Found by fuzzing (test/fuzz/websocket_client_handshake): llhttp reads
+  // "HTTP/2.0 101" as well, and the client took it. 101 and Upgrade are
+  // HTTP/1.1's (RFC 6455 4.2.2; RFC 9110 7.8).
+  for (std::string version : {"HTTP/2.0", "HTTP/1.0"}) {
+    INFO(version);
+    Client c;
+    c.ch->write_inbound(version + kAnswer.substr(8));
+    REQUIRE(c.heard.events.size() == 1);
+    CHECK(c.heard.events[0] == "failed: WebSocket handshake failed: the answer is " + version + ", not HTTP/1.1");
+    CHECK_FALSE(c.ch->is_open());
+  }
+}
+
 TEST_CASE("client handshake: a wrong answer fails and closes", "[websocket][client]") {
   Client c;
   c.ch->write_inbound("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
