@@ -329,3 +329,5 @@ client("http10", answer(GOOD, version=b"HTTP/1.0"))
 client("folded_field", answer([b"Upgrade: websocket", b"Connection:", b" Upgrade", b"Sec-WebSocket-Accept: " + ACCEPT]))
 client("not_http", b"SSH-2.0-OpenSSH\r\n\r\n")
 client("unfinished", answer(GOOD)[:-2])
+# The limit: a head of at most 16 KiB (ClientHandshake::kMaxResponseHead), this one just under it.
+client("head_near_limit", answer(GOOD + [b"X-Pad: " + b"p" * (16384 - 160)]), cuts=CUT9)
