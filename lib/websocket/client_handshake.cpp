@@ -77,8 +77,12 @@ bool parse_response_head(std::string_view head, HandshakeResponse& out) {
 
 ClientHandshake::ClientHandshake(const HandshakeRequest& request, std::shared_ptr<SessionConfig> config,
                                  std::shared_ptr<WebSocketHandler> handler, WebSocketClient::ConnectCallback done,
-                                 std::uint64_t timeout_ms)
-    : config_(std::move(config)), handler_(std::move(handler)), done_(std::move(done)), timeout_ms_(timeout_ms) {
+                                 std::uint64_t timeout_ms, std::size_t max_head_bytes)
+    : config_(std::move(config)),
+      handler_(std::move(handler)),
+      done_(std::move(done)),
+      timeout_ms_(timeout_ms),
+      max_head_bytes_(max_head_bytes) {
   expected_accept_ = accept_key(request.key);
   request_ = "GET " + request.target + " HTTP/1.1\r\nHost: " + request.host_field +
              "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + request.key +
@@ -110,7 +114,7 @@ void ClientHandshake::read(HandlerContext& ctx, Buffer& bytes) {
   bytes.retrieve_all();
   std::size_t end = head_.find("\r\n\r\n", searched_from);
   if (end == std::string::npos) {
-    if (head_.size() > kMaxResponseHead) failed(ctx, "the handshake answer is too long");
+    if (head_.size() > max_head_bytes_) failed(ctx, "the handshake answer is too long");
     return;
   }
   end += 4;

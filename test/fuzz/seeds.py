@@ -308,8 +308,10 @@ def answer(fields, status=b"101 Switching Protocols", version=b"HTTP/1.1"):
 GOOD = [b"Upgrade: websocket", b"Connection: Upgrade", b"Sec-WebSocket-Accept: " + ACCEPT]
 
 
-def client(name, data, cuts=CUT3):
-    write("websocket_client_handshake", name, cuts + data)
+# [limit][cuts][bytes from the server]; limit: heads of at most 64 + 4 * limit
+# bytes (0: the library's 16 KiB).
+def client(name, data, cuts=CUT3, limit=0):
+    write("websocket_client_handshake", name, bytes([limit]) + cuts + data)
 
 
 client("accepted", answer(GOOD))
@@ -329,5 +331,7 @@ client("http10", answer(GOOD, version=b"HTTP/1.0"))
 client("folded_field", answer([b"Upgrade: websocket", b"Connection:", b" Upgrade", b"Sec-WebSocket-Accept: " + ACCEPT]))
 client("not_http", b"SSH-2.0-OpenSSH\r\n\r\n")
 client("unfinished", answer(GOOD)[:-2])
-# The limit: a head of at most 16 KiB (ClientHandshake::kMaxResponseHead), this one just under it.
-client("head_near_limit", answer(GOOD + [b"X-Pad: " + b"p" * (16384 - 160)]), cuts=CUT9)
+# The limit on the head (16 KiB in the library), here 64 + 4 * 40 = 224 bytes:
+# a head just under it, and the same head in a few reads.
+client("head_near_limit", answer(GOOD + [b"X-Pad: " + b"p" * 80]), cuts=CUT9, limit=40)
+client("head_near_limit_whole", answer(GOOD + [b"X-Pad: " + b"p" * 80]), cuts=WHOLE, limit=40)
