@@ -113,10 +113,14 @@ void ClientHandshake::read(HandlerContext& ctx, Buffer& bytes) {
   head_.append(bytes.view());
   bytes.retrieve_all();
   std::size_t end = head_.find("\r\n\r\n", searched_from);
-  if (end == std::string::npos) {
-    if (head_.size() > max_head_bytes_) failed(ctx, "the handshake answer is too long");
+  // The limit holds however the answer was cut: a head that came whole is
+  // no longer allowed than one still arriving.
+  std::size_t head_bytes = end == std::string::npos ? head_.size() : end + 4;
+  if (head_bytes > max_head_bytes_) {
+    failed(ctx, "the handshake answer is too long");
     return;
   }
+  if (end == std::string::npos) return;
   end += 4;
   HandshakeResponse response;
   if (!parse_response_head(std::string_view(head_).substr(0, end), response)) {

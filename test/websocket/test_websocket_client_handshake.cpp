@@ -130,6 +130,27 @@ TEST_CASE("client handshake: the answer must be HTTP/1.1", "[websocket][client]"
   }
 }
 
+TEST_CASE("client handshake: a head over the limit fails however it is cut", "[websocket][client]") {
+  // Found by fuzzing (test/fuzz/websocket_client_handshake): the limit was
+  // checked only while the head was incomplete, so a long head that came
+  // whole in one read was read (and a good one taken), and cut, refused.
+  const std::string head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                           "X-Pad: " + std::string(detail::ClientHandshake::kMaxResponseHead, 'p') +
+                           "\r\nSec-WebSocket-Accept: " + std::string(kAccept) + "\r\n\r\n";
+  const std::string expected = "failed: WebSocket handshake failed: the handshake answer is too long";
+  SECTION("in one read") {
+    Client c;
+    c.ch->write_inbound(head);
+    CHECK(c.heard.events == std::vector<std::string>{expected});
+  }
+  SECTION("in two") {
+    Client c;
+    c.ch->write_inbound(head.substr(0, head.size() / 2));
+    c.ch->write_inbound(head.substr(head.size() / 2));
+    CHECK(c.heard.events == std::vector<std::string>{expected});
+  }
+}
+
 TEST_CASE("client handshake: a wrong answer fails and closes", "[websocket][client]") {
   Client c;
   c.ch->write_inbound("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
