@@ -291,7 +291,11 @@ bool HttpConnection::may_resume() const {
 void HttpConnection::resume_reading(ConnState into) {
   conn_state_ = into;
   Buffer pending = std::move(state_->fresh.held);
-  if (!pending.empty()) decode(pending.peek(), pending.readable_bytes());
+  if (!pending.empty()) {
+    decode(pending.peek(), pending.readable_bytes());  // arms the timer its end calls for
+  } else if (into == ConnState::idle) {
+    arm_keep_alive_if_idle();  // nothing held: idle from now, unless answers are still owed
+  }
   if (reading()) ctx_->channel().set_auto_read(true);
 }
 

@@ -58,6 +58,9 @@ bool parse_response_head(std::string_view head, HandshakeResponse& out) {
       r.value.clear();
       return 0;
     };
+    // One response only: llhttp would read on into another (after a head
+    // ending in a bare LF) and hand over its fields as more of these.
+    s.on_headers_complete = [](llhttp_t*) { return static_cast<int>(HPE_PAUSED); };
     return s;
   }();
   ResponseBeingRead being_read{out, {}, {}};
@@ -65,14 +68,21 @@ bool parse_response_head(std::string_view head, HandshakeResponse& out) {
   llhttp_init(&parser, HTTP_RESPONSE, &settings);
   parser.data = &being_read;
   llhttp_errno_t err = llhttp_execute(&parser, head.data(), head.size());
+  out.version_major = llhttp_get_http_major(&parser);
+  out.version_minor = llhttp_get_http_minor(&parser);
   out.status = llhttp_get_status_code(&parser);
-  return err == HPE_OK || err == HPE_PAUSED_UPGRADE;
+  // The head is the first response's, all of it.
+  return err == HPE_PAUSED && llhttp_get_error_pos(&parser) == head.data() + head.size();
 }
 
 ClientHandshake::ClientHandshake(const HandshakeRequest& request, std::shared_ptr<SessionConfig> config,
                                  std::shared_ptr<WebSocketHandler> handler, WebSocketClient::ConnectCallback done,
-                                 std::uint64_t timeout_ms)
-    : config_(std::move(config)), handler_(std::move(handler)), done_(std::move(done)), timeout_ms_(timeout_ms) {
+                                 std::uint64_t timeout_ms, std::size_t max_head_bytes)
+    : config_(std::move(config)),
+      handler_(std::move(handler)),
+      done_(std::move(done)),
+      timeout_ms_(timeout_ms),
+      max_head_bytes_(max_head_bytes) {
   expected_accept_ = accept_key(request.key);
   request_ = "GET " + request.target + " HTTP/1.1\r\nHost: " + request.host_field +
              "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + request.key +
@@ -103,10 +113,14 @@ void ClientHandshake::read(HandlerContext& ctx, Buffer& bytes) {
   head_.append(bytes.view());
   bytes.retrieve_all();
   std::size_t end = head_.find("\r\n\r\n", searched_from);
-  if (end == std::string::npos) {
-    if (head_.size() > kMaxResponseHead) failed(ctx, "the handshake answer is too long");
+  // The limit holds however the answer was cut: a head that came whole is
+  // no longer allowed than one still arriving.
+  std::size_t head_bytes = end == std::string::npos ? head_.size() : end + 4;
+  if (head_bytes > max_head_bytes_) {
+    failed(ctx, "the handshake answer is too long");
     return;
   }
+  if (end == std::string::npos) return;
   end += 4;
   HandshakeResponse response;
   if (!parse_response_head(std::string_view(head_).substr(0, end), response)) {
@@ -128,6 +142,11 @@ void ClientHandshake::channel_inactive(HandlerContext& ctx) {
 }
 
 std::string ClientHandshake::check(const HandshakeResponse& r, int& subprotocol) const {
+  // 101 and Upgrade are HTTP/1.1's (llhttp reads any version).
+  if (r.version_major != 1 || r.version_minor != 1) {
+    return "the answer is HTTP/" + std::to_string(r.version_major) + "." + std::to_string(r.version_minor) +
+           ", not HTTP/1.1";
+  }
   if (r.status != 101) return "the server answered " + std::to_string(r.status) + ", not 101";
   if (!r.headers.has_token("Upgrade", "websocket")) return "the answer has no Upgrade: websocket";
   if (!r.headers.has_token("Connection", "upgrade")) return "the answer has no Connection: Upgrade";

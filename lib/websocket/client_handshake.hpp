@@ -22,12 +22,14 @@ struct SessionConfig;
 
 /// The status and fields of the server's answer to a handshake.
 struct HandshakeResponse {
+  int version_major = 0;
+  int version_minor = 0;
   int status = 0;
   HttpHeaders headers;
 };
 
 /// Reads a response head (the status line to the blank line) with llhttp;
-/// false when it is not HTTP. Any thread.
+/// false when it is not one response's head, whole. Any thread.
 bool parse_response_head(std::string_view head, HandshakeResponse& out);
 
 /// A new Sec-WebSocket-Key: 16 random bytes in base64. Any thread.
@@ -43,7 +45,7 @@ struct HandshakeRequest {
 };
 
 /// Sends the handshake request when the connection opens, reads the answer
-/// (at most kMaxResponseHead bytes of head), and on a good 101 gives its
+/// (at most `max_head_bytes` of head), and on a good 101 gives its
 /// place to the WebSocket codec and session, handing them what came after
 /// the head. Reports once through `done`: the WebSocket, or why not (then
 /// the connection closes). The only handler of its channel until then; one
@@ -54,7 +56,7 @@ class ClientHandshake final : public InboundHandler<Buffer> {
 
   ClientHandshake(const HandshakeRequest& request, std::shared_ptr<SessionConfig> config,
                   std::shared_ptr<WebSocketHandler> handler, WebSocketClient::ConnectCallback done,
-                  std::uint64_t timeout_ms);
+                  std::uint64_t timeout_ms, std::size_t max_head_bytes = kMaxResponseHead);
 
   void channel_active(HandlerContext& ctx) override;
   void read(HandlerContext& ctx, Buffer& bytes) override;
@@ -73,6 +75,7 @@ class ClientHandshake final : public InboundHandler<Buffer> {
   std::shared_ptr<WebSocketHandler> handler_;
   WebSocketClient::ConnectCallback done_;
   std::uint64_t timeout_ms_;
+  std::size_t max_head_bytes_;
   std::string request_;
   std::string expected_accept_;
   std::string head_;

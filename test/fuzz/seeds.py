@@ -137,6 +137,13 @@ http("limit_body_content_length", post(b"/echo", b"x" * 17), SMALL)
 http("limit_body_chunked", chunked(b"/echo", b"a\r\n0123456789\r\na\r\n0123456789\r\n0\r\n\r\n"), SMALL)
 http("limit_exactly", get(b"/items/" + b"1" * 24, b"A: 1\r\nB: 2\r\n") + post(b"/echo", b"x" * 16), SMALL)
 
+# What fuzzing found (docs/fuzzing.md), kept as seeds.
+http("found_limit_before_bad_byte", b"GET /" + b"N" * 40 + b"\x00\x00 HTTP/1.1\r\nHost: a\r\n\r\n", SMALL | 2)
+http("found_chunk_line_before_bad_byte", chunked(b"/echo", b"1;" + b"e" * 27 + b"/" + b"9" * 20 + b"\r\nx\r\n0\r\n\r\n"), SMALL)
+http("found_field_with_no_name", b"POST /upload HTTP/1.1\r\nHost: a\r\nX: chunked\r\n: a\r\n\r\n")
+http("found_long_obs_fold", get(b"/", b"X-Big: " + b"v" * 33 + b"\r\n\t" + b"v" * 150 + b"\r\n"), SMALL)
+http("found_idle_after_watermark", get(b"/chunked") + get(b"/"), WATERMARKS | CLOCK)
+
 # ---- router: text lines, routes, an empty line, requests --------------------------
 
 def router(name, routes, requests):
@@ -301,8 +308,10 @@ def answer(fields, status=b"101 Switching Protocols", version=b"HTTP/1.1"):
 GOOD = [b"Upgrade: websocket", b"Connection: Upgrade", b"Sec-WebSocket-Accept: " + ACCEPT]
 
 
-def client(name, data, cuts=CUT3):
-    write("websocket_client_handshake", name, cuts + data)
+# [limit][cuts][bytes from the server]; limit: heads of at most 64 + 4 * limit
+# bytes (0: the library's 16 KiB).
+def client(name, data, cuts=CUT3, limit=0):
+    write("websocket_client_handshake", name, bytes([limit]) + cuts + data)
 
 
 client("accepted", answer(GOOD))
@@ -322,3 +331,7 @@ client("http10", answer(GOOD, version=b"HTTP/1.0"))
 client("folded_field", answer([b"Upgrade: websocket", b"Connection:", b" Upgrade", b"Sec-WebSocket-Accept: " + ACCEPT]))
 client("not_http", b"SSH-2.0-OpenSSH\r\n\r\n")
 client("unfinished", answer(GOOD)[:-2])
+# The limit on the head (16 KiB in the library), here 64 + 4 * 40 = 224 bytes:
+# a head just under it, and the same head in a few reads.
+client("head_near_limit", answer(GOOD + [b"X-Pad: " + b"p" * 80]), cuts=CUT9, limit=40)
+client("head_near_limit_whole", answer(GOOD + [b"X-Pad: " + b"p" * 80]), cuts=WHOLE, limit=40)

@@ -871,6 +871,33 @@ TEST_CASE("codec: a chunk-size line too long before a bad byte is refused as too
   }
 }
 
+TEST_CASE("codec: an obs-fold is refused as one however long the folded line, however it is split",
+          "[http][codec][limits][split]") {
+  // Found by fuzzing (test/fuzz/http_server_codec): the header-size limit
+  // was checked before the fold, so a long continuation line in one read
+  // got 431, and cut inside it 400 (the fold comes first in the bytes).
+  HttpCodecOptions o;
+  o.max_header_bytes = 64;
+  const std::string bytes = "GET / HTTP/1.1\r\nHost: a\r\nX-A: v\r\n\t" + std::string(100, 'v') + "\r\n\r\n";
+  auto answer_to = [&](const std::vector<std::string_view>& pieces) {
+    Echo echo;
+    Server s(echo.handler(), o);
+    for (auto p : pieces) s.ch->write_inbound(p);
+    auto rs = s.take();
+    return rs.size() == 1 ? std::to_string(rs[0].status) + " " + rs[0].body : "answers: " + std::to_string(rs.size());
+  };
+  const std::string expected = "400 Bad Request: obs-fold in a header value\n";
+  std::string_view v = bytes;
+  CHECK(answer_to({v}) == expected);
+  for (std::size_t i = 1; i < v.size(); ++i) {
+    auto got = answer_to({v.substr(0, i), v.substr(i)});
+    if (got != expected) {
+      INFO("split at " << i);
+      CHECK(got == expected);
+    }
+  }
+}
+
 // ============================================================================
 // Byte-split invariance
 // ============================================================================
@@ -1173,6 +1200,27 @@ TEST_CASE("codec: an idle keep-alive connection is closed", "[http][codec][keepa
   s.ch->advance_time(400);
   CHECK_FALSE(s.ch->is_open());
   CHECK(s.ch->read_outbound_bytes().empty());  // closed silently
+}
+
+TEST_CASE("codec: a connection that stopped reading for its unsent answers is closed once idle",
+          "[http][codec][keepalive][timeout]") {
+  // Found by fuzzing (test/fuzz/http_server_codec): when a read's answers
+  // crossed the write high watermark, reading stopped; the flush made the
+  // channel writable again and reading resumed with nothing held, but no
+  // keep-alive timer was armed: the idle connection (and its request
+  // state) stayed for ever.
+  HttpCodecOptions o;
+  o.keep_alive_timeout_ms = 1000;
+  ChannelOptions c = http_channel_options();
+  c.write_high_watermark = 256;
+  c.write_low_watermark = 64;
+  Server s(make_handler([](HttpRequest&, ResponseWriter w) { w.send(HttpResponse::text(std::string(200, 'x'))); }), o,
+           c);
+  s.ch->write_inbound(std::string(kGet) + std::string(kGet));
+  CHECK(s.take().size() == 2);
+  CHECK(s.ch->is_open());
+  s.ch->advance_time(1200);
+  CHECK_FALSE(s.ch->is_open());
 }
 
 TEST_CASE("codec: bytes between requests leave an idle connection its keep-alive timeout", "[http][codec][keepalive][timeout]") {

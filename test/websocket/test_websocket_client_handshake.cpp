@@ -103,6 +103,54 @@ TEST_CASE("client handshake: the application hears of its WebSocket before frame
   }
 }
 
+TEST_CASE("client handshake: only the first response's head counts", "[websocket][client]") {
+  // Found by fuzzing (test/fuzz/websocket_client_handshake): llhttp read on
+  // past a first response whose head ends in a bare LF into a second one,
+  // and the fields of both were taken together, with the last status: an
+  // interim answer carrying the accept value made a bare 101 acceptable.
+  Client c;
+  c.ch->write_inbound("HTTP/1.1 100 Continue\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+                      std::string(kAccept) + "\r\n\nHTTP/1.1 101 Switching Protocols\r\n\r\n");
+  REQUIRE(c.heard.events.size() == 1);
+  CHECK(c.heard.events[0].rfind("failed: ", 0) == 0);
+  CHECK_FALSE(c.ch->is_open());
+}
+
+TEST_CASE("client handshake: the answer must be HTTP/1.1", "[websocket][client]") {
+  // Found by fuzzing (test/fuzz/websocket_client_handshake): llhttp reads
+  // "HTTP/2.0 101" as well, and the client took it. 101 and Upgrade are
+  // HTTP/1.1's (RFC 6455 4.2.2; RFC 9110 7.8).
+  for (std::string version : {"HTTP/2.0", "HTTP/1.0"}) {
+    INFO(version);
+    Client c;
+    c.ch->write_inbound(version + kAnswer.substr(8));
+    REQUIRE(c.heard.events.size() == 1);
+    CHECK(c.heard.events[0] == "failed: WebSocket handshake failed: the answer is " + version + ", not HTTP/1.1");
+    CHECK_FALSE(c.ch->is_open());
+  }
+}
+
+TEST_CASE("client handshake: a head over the limit fails however it is cut", "[websocket][client]") {
+  // Found by fuzzing (test/fuzz/websocket_client_handshake): the limit was
+  // checked only while the head was incomplete, so a long head that came
+  // whole in one read was read (and a good one taken), and cut, refused.
+  const std::string head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                           "X-Pad: " + std::string(detail::ClientHandshake::kMaxResponseHead, 'p') +
+                           "\r\nSec-WebSocket-Accept: " + std::string(kAccept) + "\r\n\r\n";
+  const std::string expected = "failed: WebSocket handshake failed: the handshake answer is too long";
+  SECTION("in one read") {
+    Client c;
+    c.ch->write_inbound(head);
+    CHECK(c.heard.events == std::vector<std::string>{expected});
+  }
+  SECTION("in two") {
+    Client c;
+    c.ch->write_inbound(head.substr(0, head.size() / 2));
+    c.ch->write_inbound(head.substr(head.size() / 2));
+    CHECK(c.heard.events == std::vector<std::string>{expected});
+  }
+}
+
 TEST_CASE("client handshake: a wrong answer fails and closes", "[websocket][client]") {
   Client c;
   c.ch->write_inbound("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
