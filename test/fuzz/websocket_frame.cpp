@@ -25,6 +25,7 @@
 #include "sluice/channel/embedded_channel.hpp"
 #include "sluice/websocket/websocket.hpp"
 #include "sluice/websocket/websocket_frame.hpp"
+#include "support/websocket_names.hpp"
 
 using namespace sluice;
 using fuzz::broken;
@@ -74,17 +75,6 @@ bool valid_utf8(std::string_view text) {
   return true;
 }
 
-const char* name(WebSocketOpcode op) {
-  switch (op) {
-    case WebSocketOpcode::text: return "text";
-    case WebSocketOpcode::binary: return "binary";
-    case WebSocketOpcode::close: return "close";
-    case WebSocketOpcode::ping: return "ping";
-    case WebSocketOpcode::pong: return "pong";
-    default: return "continuation";
-  }
-}
-
 // What a message must be to be passed on at all.
 void check_message(const WebSocketMessage& m, std::size_t max_message_bytes) {
   std::string_view d = m.data;
@@ -121,7 +111,7 @@ class MessageRecorder final : public InboundHandler<WebSocketMessage> {
   void read(HandlerContext&, WebSocketMessage& m) override {
     if (failed_) broken("after a violation the codec passes nothing on", describe(*events_));
     check_message(m, max_);
-    events_->push_back(std::string(name(m.opcode)) + ":" + std::string(m.data));
+    events_->push_back(std::string(test::opcode_name(m.opcode)) + ":" + std::string(m.data));
   }
   void error(HandlerContext& ctx, const std::exception& e) override {
     const auto* violation = dynamic_cast<const WebSocketProtocolError*>(&e);
@@ -158,7 +148,7 @@ class Echo final : public WebSocketHandler {
   Echo(Events& events, std::size_t max) : events_(&events), max_(max) {}
   void on_message(WebSocket& ws, const WebSocketMessage& m) override {
     check_message(m, max_);
-    events_->push_back(std::string(name(m.opcode)) + ":" + std::string(m.data));
+    events_->push_back(std::string(test::opcode_name(m.opcode)) + ":" + std::string(m.data));
     ws.send(m.opcode, m.data);
   }
   void on_close(WebSocket&, std::uint16_t code, std::string_view reason) override {

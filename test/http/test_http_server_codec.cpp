@@ -94,6 +94,27 @@ void expect_lingering_close(Server& s, std::uint64_t lingering_ms = ChannelOptio
 // Sends `bytes` followed by a valid request in the same read: exactly one
 // answer, `status`, with Connection: close; the application never runs;
 // then the lingering close.
+/// `bytes` whole, and cut in two at every point, get the one answer
+/// `expected` ("STATUS BODY").
+void expect_one_answer_however_split(std::string_view bytes, const HttpCodecOptions& options,
+                                     const std::string& expected) {
+  auto answer_to = [&](const std::vector<std::string_view>& pieces) {
+    Echo echo;
+    Server s(echo.handler(), options);
+    for (auto p : pieces) s.ch->write_inbound(p);
+    auto rs = s.take();
+    return rs.size() == 1 ? std::to_string(rs[0].status) + " " + rs[0].body : "answers: " + std::to_string(rs.size());
+  };
+  CHECK(answer_to({bytes}) == expected);
+  for (std::size_t i = 1; i < bytes.size(); ++i) {
+    auto got = answer_to({bytes.substr(0, i), bytes.substr(i)});
+    if (got != expected) {
+      INFO("split at " << i);
+      CHECK(got == expected);
+    }
+  }
+}
+
 void expect_refused(std::string_view bytes, int status, HttpCodecOptions options = {}) {
   Echo echo;
   std::uint64_t lingering = ChannelOptions{}.lingering_close_ms;
@@ -852,23 +873,7 @@ TEST_CASE("codec: a chunk-size line too long before a bad byte is refused as too
   o.max_chunk_line_bytes = 8;
   const std::string bytes = "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                             "1;" + std::string(30, 'e') + "/e\r\nx\r\n0\r\n\r\n";
-  auto answer_to = [&](const std::vector<std::string_view>& pieces) {
-    Echo echo;
-    Server s(echo.handler(), o);
-    for (auto p : pieces) s.ch->write_inbound(p);
-    auto rs = s.take();
-    return rs.size() == 1 ? std::to_string(rs[0].status) + " " + rs[0].body : "answers: " + std::to_string(rs.size());
-  };
-  const std::string expected = "400 Bad Request: chunk-size line too long\n";
-  std::string_view v = bytes;
-  CHECK(answer_to({v}) == expected);
-  for (std::size_t i = 1; i < v.size(); ++i) {
-    auto got = answer_to({v.substr(0, i), v.substr(i)});
-    if (got != expected) {
-      INFO("split at " << i);
-      CHECK(got == expected);
-    }
-  }
+  expect_one_answer_however_split(bytes, o, "400 Bad Request: chunk-size line too long\n");
 }
 
 TEST_CASE("codec: an obs-fold is refused as one however long the folded line, however it is split",
@@ -879,23 +884,7 @@ TEST_CASE("codec: an obs-fold is refused as one however long the folded line, ho
   HttpCodecOptions o;
   o.max_header_bytes = 64;
   const std::string bytes = "GET / HTTP/1.1\r\nHost: a\r\nX-A: v\r\n\t" + std::string(100, 'v') + "\r\n\r\n";
-  auto answer_to = [&](const std::vector<std::string_view>& pieces) {
-    Echo echo;
-    Server s(echo.handler(), o);
-    for (auto p : pieces) s.ch->write_inbound(p);
-    auto rs = s.take();
-    return rs.size() == 1 ? std::to_string(rs[0].status) + " " + rs[0].body : "answers: " + std::to_string(rs.size());
-  };
-  const std::string expected = "400 Bad Request: obs-fold in a header value\n";
-  std::string_view v = bytes;
-  CHECK(answer_to({v}) == expected);
-  for (std::size_t i = 1; i < v.size(); ++i) {
-    auto got = answer_to({v.substr(0, i), v.substr(i)});
-    if (got != expected) {
-      INFO("split at " << i);
-      CHECK(got == expected);
-    }
-  }
+  expect_one_answer_however_split(bytes, o, "400 Bad Request: obs-fold in a header value\n");
 }
 
 // ============================================================================

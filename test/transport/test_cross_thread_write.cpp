@@ -17,18 +17,33 @@ using namespace sluice;
 using sluice::test::BlockingClient;
 using sluice::test::wait_until;
 
-TEST_CASE("a foreign thread writes 100,000 messages to one channel: all arrive, in order") {
+namespace {
+
+/// A one-loop server that encodes strings, one client connected to it, and
+/// the server's end of that connection, for foreign threads to call.
+struct OneConnection {
+  OneConnection() : client((server.start(), server.port())) {
+    REQUIRE(wait_until([&] { return active.load(); }));
+  }
+  ~OneConnection() { server_channel.reset(); }  // before the loop goes
+
   std::shared_ptr<Channel> server_channel;
   std::atomic<bool> active{false};
-  EventLoopGroup loops({1, false, "srv"});
-  TcpServer server(loops, ServerOptions{}, [&](Channel& c) {
-    c.pipeline().add_last("strings", std::make_shared<StringEncoder>());
-    server_channel = c.shared_from_this();
-    active = true;
-  });
-  server.start();
-  BlockingClient client(server.port());
-  REQUIRE(wait_until([&] { return active.load(); }));
+  EventLoopGroup loops{{1, false, "srv"}};
+  TcpServer server{loops, ServerOptions{}, [this](Channel& c) {
+                     c.pipeline().add_last("strings", std::make_shared<StringEncoder>());
+                     server_channel = c.shared_from_this();
+                     active = true;
+                   }};
+  BlockingClient client;
+};
+
+}  // namespace
+
+TEST_CASE("a foreign thread writes 100,000 messages to one channel: all arrive, in order") {
+  OneConnection connection;
+  auto& server_channel = connection.server_channel;
+  auto& client = connection.client;
 
   constexpr int kMessages = 100000;
   std::thread writer([&] {
@@ -58,21 +73,12 @@ TEST_CASE("a foreign thread writes 100,000 messages to one channel: all arrive, 
   writer.join();
   CHECK(in_order);
   CHECK(next == kMessages);
-  server_channel.reset();
 }
 
 TEST_CASE("foreign threads pause and resume reading, write, flush and close one channel") {
-  std::shared_ptr<Channel> server_channel;
-  std::atomic<bool> active{false};
-  EventLoopGroup loops({1, false, "srv"});
-  TcpServer server(loops, ServerOptions{}, [&](Channel& c) {
-    c.pipeline().add_last("strings", std::make_shared<StringEncoder>());
-    server_channel = c.shared_from_this();
-    active = true;
-  });
-  server.start();
-  BlockingClient client(server.port());
-  REQUIRE(wait_until([&] { return active.load(); }));
+  OneConnection connection;
+  auto& server_channel = connection.server_channel;
+  auto& client = connection.client;
   // Input for the loop to read (and drop) while reading is paused and
   // resumed from afar.
   client.send_all(std::string(16 * 1024, 'p'));
@@ -102,5 +108,4 @@ TEST_CASE("foreign threads pause and resume reading, write, flush and close one 
   CHECK(stream.end == BlockingClient::End::eof);
   client.close();
   CHECK(wait_until([&] { return !server_channel->is_active(); }));
-  server_channel.reset();
 }

@@ -8,6 +8,7 @@
 
 #include "sluice/channel/embedded_channel.hpp"
 #include "sluice/websocket/websocket_frame.hpp"
+#include "support/websocket_names.hpp"
 #include "websocket/ws_test_frames.hpp"
 
 using namespace sluice;
@@ -15,24 +16,13 @@ using namespace sluice::test;
 
 namespace {
 
-const char* opcode_name(WebSocketOpcode op) {
-  switch (op) {
-    case WebSocketOpcode::text: return "text";
-    case WebSocketOpcode::binary: return "binary";
-    case WebSocketOpcode::close: return "close";
-    case WebSocketOpcode::ping: return "ping";
-    case WebSocketOpcode::pong: return "pong";
-    default: return "continuation";
-  }
-}
-
 // Writes down what the codec passes on: "text:Hello", "close:<bytes>", and
 // a violation as "error:1002".
 class Recorder final : public InboundHandler<WebSocketMessage> {
  public:
   explicit Recorder(std::vector<std::string>& out) : out_(out) {}
   void read(HandlerContext&, WebSocketMessage& m) override {
-    out_.push_back(std::string(opcode_name(m.opcode)) + ":" + std::string(m.data));
+    out_.push_back(std::string(test::opcode_name(m.opcode)) + ":" + std::string(m.data));
   }
   void error(HandlerContext&, const std::exception& e) override {
     if (const auto* v = dynamic_cast<const WebSocketProtocolError*>(&e)) {
