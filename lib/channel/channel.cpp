@@ -202,6 +202,7 @@ void Channel::add_pending(std::size_t n) {
 }
 
 void Channel::bytes_sent(std::size_t n) {
+  ConnectionMetrics::of(*loop_).sent_bytes.add(n);
   loop_->memory().release(n);
   std::size_t pending = pending_outbound_bytes_.fetch_sub(n, std::memory_order_relaxed) - n;
   if (pending <= options_->write_low_watermark && !writable_.load(std::memory_order_relaxed)) {
@@ -234,6 +235,7 @@ void Channel::bytes_read(Buffer& bytes) {
     bytes.retrieve_all();  // closing: nothing more is for the handlers
     return;
   }
+  ConnectionMetrics::of(*loop_).received_bytes.add(bytes.readable_bytes());
   pipeline_.fire_read(MessageRef::of(bytes));
   if (!closed_) pipeline_.fire_read_complete();
 }
@@ -241,6 +243,7 @@ void Channel::bytes_read(Buffer& bytes) {
 void Channel::peer_shutdown_output() {
   if (input_shutdown_ || closed_) return;
   input_shutdown_ = true;
+  if (!close_requested_ && close_reason_ == CloseReason::unknown) close_reason_ = CloseReason::peer;
   update_reading();
   if (close_requested_) {
     maybe_finish_closing();  // a lingering close ends here once flushed
@@ -253,6 +256,7 @@ void Channel::peer_shutdown_output() {
 void Channel::transport_failed(const char* what, int uv_error) {
   // Resets and broken pipes are routine for a server: not worth an error line.
   log().debug("channel {} ({}): {} failed: {}", id_, remote_address_.to_string(), what, uv_strerror(uv_error));
+  if (close_reason_ == CloseReason::unknown) close_reason_ = CloseReason::error;
   close_now();
 }
 
@@ -260,6 +264,7 @@ void Channel::close_now() {
   loop_->assert_in_loop_thread("Channel::close_now");
   if (closed_) return;
   closed_ = true;
+  ConnectionMetrics::of(*loop_).closed(close_reason_);
   active_.store(false, std::memory_order_release);
   if (seldom_) seldom_->linger_timer.cancel();
   if (reading_) {

@@ -11,6 +11,7 @@
 #include <functional>
 #include <future>
 #include <stdexcept>
+#include <utility>
 
 #include "sluice/core/log.hpp"
 
@@ -165,10 +166,12 @@ std::uint64_t EventLoop::now() const noexcept { return hand_clock_ms_ ? *hand_cl
 void EventLoop::post(Task task) {
   std::lock_guard<std::mutex> lock(pending_mutex_);
   pending_.push_back(std::move(task));
+  tasks_posted_.fetch_add(1, std::memory_order_relaxed);
   // Only the first post since the loop last drained the queue pays for a
   // wake-up. The send happens under the lock that close_everything() takes
   // to mark the handle closed, so it can never reach a closed loop.
   if (!wakeup_pending_.exchange(true, std::memory_order_acq_rel) && !wakeup_closed_.load(std::memory_order_acquire)) {
+    first_post_ns_ = uv_hrtime();  // one clock read per wake-up, not per post
     uv_async_send(&wakeup_);
   }
 }
@@ -238,9 +241,15 @@ void EventLoop::run_posted_tasks() {
   // running_tasks_ only lends its capacity.
   std::vector<Task> batch = std::move(running_tasks_);
   running_tasks_.clear();
+  std::uint64_t posted_ns = 0;
   {
     std::lock_guard<std::mutex> lock(pending_mutex_);
     batch.swap(pending_);
+    posted_ns = std::exchange(first_post_ns_, 0);
+  }
+  if (posted_ns != 0) {
+    std::uint64_t t = uv_hrtime();
+    lag_.observe(t > posted_ns ? t - posted_ns : 0);
   }
   for (Task& t : batch) run_guarded(t, "posted task");
   tasks_run_.fetch_add(batch.size(), std::memory_order_relaxed);
@@ -312,6 +321,7 @@ void EventLoop::run_due_timers() {
     timer_heap_.pop_back();
     auto it = timers_.find(item.id);
     if (it == timers_.end()) continue;
+    lag_.observe((t - item.deadline) * 1'000'000);  // the loop's clock counts milliseconds
     if (it->second.period_ms != 0) {
       timer_heap_.push_back(HeapItem{t + it->second.period_ms, item.id});
       std::push_heap(timer_heap_.begin(), timer_heap_.end(), std::greater<>{});
@@ -349,6 +359,7 @@ void EventLoop::tick_wheel() {
 
 void EventLoop::housekeep() noexcept {
   pool_.trim();
+  pool_cached_bytes_.set(static_cast<std::int64_t>(pool_.stats().cached_bytes));
   for (auto& entry : services_) entry.second->trim();
   // What a burst took and gave back stays in malloc's free lists, counted
   // in the process's RSS, until malloc is asked to return the whole pages
@@ -390,6 +401,29 @@ void EventLoop::wrong_thread(const char* what) const noexcept {
 EventLoop::Stats EventLoop::stats() const noexcept {
   return Stats{iterations_.load(std::memory_order_relaxed), tasks_run_.load(std::memory_order_relaxed),
                busy_ns_.load(std::memory_order_relaxed)};
+}
+
+void EventLoop::collect(MetricSink& sink) const {
+  Stats s = stats();
+  sink.counter("sluice_loop_iterations_total", "Times the loop came back from waiting for events.", {},
+               static_cast<double>(s.iterations));
+  sink.counter("sluice_loop_busy_seconds_total", "Time the loop spent running callbacks (not waiting).", {},
+               static_cast<double>(s.busy_ns) / 1e9);
+  sink.counter("sluice_loop_tasks_posted_total", "Tasks posted to the loop (EventLoop::post, from any thread).", {},
+               static_cast<double>(tasks_posted_.load(std::memory_order_relaxed)));
+  sink.counter("sluice_loop_tasks_run_total", "Posted tasks the loop ran.", {}, static_cast<double>(s.tasks_run));
+  sink.histogram("sluice_loop_lag_seconds", "How late the loop ran its timers and posted tasks.", {},
+                 lag_.snapshot());
+  sink.gauge("sluice_memory_held_bytes", "Bytes the loop's connections hold (write queues, input, bodies).", {},
+             static_cast<double>(memory_.held()));
+  sink.gauge("sluice_memory_held_peak_bytes", "The most the loop's connections held at once.", {},
+             static_cast<double>(memory_.peak()));
+  sink.gauge("sluice_memory_budget_bytes", "What the loop's connections may hold before it sheds load.", {},
+             static_cast<double>(memory_.budget()));
+  sink.gauge("sluice_buffer_pool_cached_bytes", "Free buffers the loop keeps for reuse (as of its last trim).", {},
+             static_cast<double>(pool_cached_bytes_.value()));
+  std::lock_guard lock(services_mutex_);
+  for (const auto& entry : services_) entry.second->collect(sink);
 }
 
 void EventLoop::on_prepare(uv_prepare_t* handle) {

@@ -25,6 +25,7 @@ void Exchange::reset() noexcept {
   chunked = false;
   body_bytes = 0;
   request_body_held = 0;
+  read_at_ns = 0;
   on_writable = nullptr;
   protocol_switch = nullptr;
   on_deadline = nullptr;

@@ -61,6 +61,7 @@ RequestState& HttpConnection::take_state() {
   // reference (the channel's count, this object's address).
   std::shared_ptr<HttpConnection> self(ctx_->channel().shared_from_this(), this);
   state_ = RequestState::take(*this, *options_, self).release();
+  state_->fresh.metrics = &HttpMetrics::of(ctx_->loop());
   return *state_;
 }
 
@@ -263,8 +264,10 @@ void HttpConnection::hand_on(HttpRequestPtr request) {
   exchange->request = std::move(request);
   exchange->loop = &ctx_->loop();
   exchange->connection = s.fresh.self;
+  exchange->read_at_ns = uv_hrtime();
   s.queue.push_back(exchange);
   ++s.fresh.in_flight;
+  s.fresh.metrics->in_flight.add(1);
   ctx_->fire_read(exchange);
   // Answered at once (the usual case): the last owner is here.
   if (exchange->stage == Exchange::Stage::done) Recycler<Exchange>::give(exchange);
@@ -361,6 +364,7 @@ void HttpConnection::account_memory() noexcept {
 
 void HttpConnection::fail(int status, std::string message) {
   if (conn_state_ >= ConnState::closing) return;
+  HttpMetrics::of(ctx_->loop()).refused(status);
   conn_state_ = ConnState::closing;
   disarm();
   RequestState& s = state();
@@ -437,6 +441,7 @@ void HttpConnection::on_timer(void* self) {
   if (kind == Timer::keep_alive) {
     c.keep_alive_passed();
   } else if (kind == Timer::idle) {
+    HttpMetrics::of(c.ctx_->loop()).timed_out(HttpMetrics::Timeout::keep_alive);
     c.ctx_->close();  // an idle keep-alive connection just goes, as in nginx
   } else if (kind == Timer::header || kind == Timer::body) {
     c.timed_out(kind);
@@ -462,12 +467,15 @@ void HttpConnection::keep_alive_passed() {
   if (idle_for < total) {
     arm(Timer::idle, total - idle_for);
   } else {
+    HttpMetrics::of(ctx_->loop()).timed_out(HttpMetrics::Timeout::keep_alive);
     ctx_->close();  // the timer fired late: the whole timeout has passed
   }
 }
 
 // The header or body timer ran out.
 void HttpConnection::timed_out(Timer kind) {
+  HttpMetrics::of(ctx_->loop()).timed_out(kind == Timer::header ? HttpMetrics::Timeout::header
+                                                                 : HttpMetrics::Timeout::body);
   RequestState& s = state();
   if (kind == Timer::header && requests_ == 0 && !s.decoder.in_message() && s.fresh.held.empty()) {
     ctx_->close();  // a connection that never sent a byte: nothing to answer
@@ -478,6 +486,7 @@ void HttpConnection::timed_out(Timer kind) {
 
 void HttpConnection::send_timed_out() {
   Entered entered(*this);
+  HttpMetrics::of(ctx_->loop()).timed_out(HttpMetrics::Timeout::send);
   log().debug("channel {}: the client read nothing for {} ms: closing", ctx_->channel().id(),
               options_->send_timeout_ms);
   ctx_->channel().close_now();

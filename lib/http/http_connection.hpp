@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "exchange.hpp"
+#include "http_metrics.hpp"
 #include "request_decoder.hpp"
 #include "sluice/channel/channel.hpp"
 #include "sluice/channel/pipeline.hpp"
@@ -30,6 +31,7 @@ struct RequestState {
     /// reference to the channel, aliased to the connection.
     std::weak_ptr<HttpConnection> self;
     std::size_t in_flight = 0;   // exchanges in `queue`
+    HttpMetrics* metrics = nullptr;  // the loop's (HttpMetrics::of, looked up once per state taken)
     Buffer held;                 // input not decoded yet while reading is stopped
     std::size_t bodies_held = 0;  // the request bodies of the exchanges in `queue`
     bool continue_owed = false;  // "100 Continue" waits for earlier answers to leave

@@ -175,6 +175,8 @@ void HttpConnection::finish(Exchange& exchange) {
   exchange.stage = Exchange::Stage::done;
   exchange.loop->cancel_timeout(exchange.deadline);
   exchange.on_deadline = nullptr;
+  state_->fresh.metrics->answered(exchange.request->method, exchange.response.status,
+                                  uv_hrtime() - exchange.read_at_ns);
   for (auto& hook : exchange.after_send) hook(exchange.response.status, exchange.body_bytes);
   exchange.after_send.clear();
   exchange.before_send.clear();
@@ -185,6 +187,7 @@ void HttpConnection::answered(Exchange& exchange) {
   if (state_ == nullptr || conn_state_ == ConnState::closed) return;
   RequestState& s = *state_;
   --s.fresh.in_flight;
+  s.fresh.metrics->in_flight.add(-1);
   s.fresh.bodies_held -= exchange.request_body_held;
   if (conn_state_ == ConnState::awaiting_upgrade && exchange.keep_alive) {
     if (exchange.protocol_switch) {
@@ -236,6 +239,7 @@ void HttpConnection::close_exchanges() noexcept {
     notify_writable(ex);  // a producer learns the connection is gone
   });
   queue.clear();
+  state_->fresh.metrics->in_flight.add(-static_cast<std::int64_t>(state_->fresh.in_flight));
   state_->fresh.in_flight = 0;
   state_->fresh.bodies_held = 0;
 }

@@ -11,6 +11,7 @@
 
 #include "sluice/core/event_loop.hpp"
 #include "http_connection.hpp"
+#include "http_metrics.hpp"
 #include "sluice/core/log.hpp"
 
 namespace sluice {
@@ -91,7 +92,13 @@ void RequestId::handle(HttpRequest& request, ResponseWriter response, const Next
 
 void RequestTimeout::handle(HttpRequest& request, ResponseWriter response, const Next& next) {
   response.at_deadline(timeout_ms_, [](const ResponseWriter& late) {
-    if (!late.answered()) late.send(HttpResponse::error(503, "Service Unavailable: the request timed out"));
+    if (late.answered()) return;
+    if (EventLoop* loop = EventLoop::current()) {
+      auto& metrics = detail::HttpMetrics::of(*loop);
+      metrics.timed_out(detail::HttpMetrics::Timeout::request);
+      metrics.refused(503);
+    }
+    late.send(HttpResponse::error(503, "Service Unavailable: the request timed out"));
   });
   next(request, std::move(response));
 }
@@ -135,6 +142,7 @@ void RateLimit::handle(HttpRequest& request, ResponseWriter response, const Next
   double wait = take(request.remote_address.host(), std::chrono::steady_clock::now());
   if (wait > 0) {
     auto seconds = static_cast<long>(std::ceil(wait));
+    if (EventLoop* loop = EventLoop::current()) detail::HttpMetrics::of(*loop).refused(429);
     response.send(HttpResponse::error(429).header("Retry-After", std::to_string(std::max(1L, seconds))));
     return;
   }

@@ -1,5 +1,7 @@
 #include "sluice/transport/tcp_server.hpp"
 
+#include "sluice/channel/connection_metrics.hpp"
+
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -192,6 +194,7 @@ void TcpServer::State::accepted_one(Listener& listener, int fd, const SocketAddr
   std::size_t max = options.max_connections;
   if (max != 0 && connections.load(std::memory_order_relaxed) >= max) {
     rejected.fetch_add(1, std::memory_order_relaxed);
+    ConnectionMetrics::of(loop).refused_at_limit.add();
     ::close(fd);
     return;
   }
@@ -214,6 +217,7 @@ void TcpServer::State::accepted_one(Listener& listener, int fd, const SocketAddr
   connections.fetch_add(1, std::memory_order_relaxed);
   accepted.fetch_add(1, std::memory_order_relaxed);
   accepted_per_loop[listener.index].fetch_add(1, std::memory_order_relaxed);
+  ConnectionMetrics::of(loop).accepted.add();
   channel->on_closed(*this);
   channel->start(initializer);
   note_block_wanted(channel->pipeline().block_bytes_wanted());

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "hub_memberships.hpp"
+#include "websocket_metrics.hpp"
 #include "sluice/channel/channel.hpp"
 #include "sluice/core/log.hpp"
 
@@ -53,6 +54,9 @@ WebSocketSession& WebSocketSession::install(Channel& channel, Buffer rest, std::
 }
 
 void WebSocketSession::open() {
+  auto& metrics = WebSocketMetrics::of(ctx_->loop());
+  metrics.opened.add();
+  metrics.open.add(1);
   if (options().ping_interval_ms != 0) arm(Timer::ping_due, options().ping_interval_ms);
   handler_->on_open(*this);
 }
@@ -65,7 +69,11 @@ void WebSocketSession::read(HandlerContext&, WebSocketMessage& message) {
   switch (message.opcode) {
     case WebSocketOpcode::text:
     case WebSocketOpcode::binary:
-      if (state_ == State::open) handler_->on_message(*this, message);
+      if (state_ == State::open) {
+        auto& metrics = WebSocketMetrics::of(ctx_->loop());
+        (message.opcode == WebSocketOpcode::text ? metrics.received_text : metrics.received_binary).add();
+        handler_->on_message(*this, message);
+      }
       break;
     case WebSocketOpcode::ping:
       if (state_ == State::open) write_frame(WebSocketOpcode::pong, Buffer::copy_of(message.data));
@@ -160,11 +168,13 @@ void WebSocketSession::send(WebSocketOpcode opcode, Buffer payload) {
 
 void WebSocketSession::send_now(WebSocketOpcode opcode, Buffer payload) {
   if (state_ != State::open || !admit_message()) return;
+  WebSocketMetrics::of(ctx_->loop()).sent.add();
   write_frame(opcode, std::move(payload));
 }
 
 void WebSocketSession::send_framed(const Buffer& frame) {
   if (state_ != State::open || !admit_message()) return;
+  WebSocketMetrics::of(ctx_->loop()).sent.add();
   WebSocketFrame whole{WebSocketOpcode::text, frame.share(), true, true};
   ctx_->write(whole);
   flush_soon();
@@ -176,6 +186,7 @@ bool WebSocketSession::admit_message() {
   if (ctx_->channel().is_writable()) return true;
   if (options().slow_consumer == SlowConsumerPolicy::drop) {
     dropped_.fetch_add(1, std::memory_order_relaxed);
+    WebSocketMetrics::of(ctx_->loop()).dropped.add();
   } else {
     fail(close_code::policy_violation, "too slow to read its messages");
   }
@@ -252,6 +263,9 @@ void WebSocketSession::finish(std::uint16_t code, std::string_view reason, bool 
 // The last callback; then the session lets go of its handler, so a handler
 // that keeps its connection (shared()) makes no cycle that outlives it.
 void WebSocketSession::report_close(std::uint16_t code, std::string_view reason) {
+  auto& metrics = WebSocketMetrics::of(ctx_->loop());
+  metrics.open.add(-1);
+  metrics.closed(code);
   std::shared_ptr<WebSocketHandler> handler = std::move(handler_);
   handler->on_close(*this, code, reason);
 }

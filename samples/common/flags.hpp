@@ -6,14 +6,15 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <utility>
 
 namespace sluice::cli {
 
 /// Walks argv; each flag's handler asks for its value with value()/number().
 class Flags {
  public:
-  Flags(int argc, char** argv, const char* program, const char* usage)
-      : argc_(argc), argv_(argv), program_(program), usage_(usage) {}
+  Flags(int argc, char** argv, const char* program, std::string usage)
+      : argc_(argc), argv_(argv), program_(program), usage_(std::move(usage)) {}
 
   /// The next flag, or false at the end. "--help"/"-h" prints usage and exits.
   bool next(std::string& flag) {
@@ -48,7 +49,7 @@ class Flags {
   int argc_;
   char** argv_;
   const char* program_;
-  const char* usage_;
+  std::string usage_;
   int index_ = 0;
 };
 

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "common/admin.hpp"
 #include "common/flags.hpp"
 #include "common/serve.hpp"
 #include "common/signals.hpp"
@@ -72,11 +73,14 @@ int main(int argc, char** argv) {
   sluice::EventLoopGroup::Options group_options;
   group_options.name = "http";
 
-  sluice::cli::Flags flags(argc, argv, "sluice-http", kUsage);
+  sluice::cli::AdminFlags admin;
+  sluice::cli::Flags flags(argc, argv, "sluice-http", sluice::cli::with_admin_usage(kUsage));
   std::string flag;
   while (flags.next(flag)) {
     auto& c = options.codec;
-    if (flag == "--host") {
+    if (admin.parse(flag, flags)) {
+      continue;
+    } else if (flag == "--host") {
       options.listen.host = flags.value();
     } else if (flag == "--port") {
       options.listen.port = static_cast<std::uint16_t>(flags.number(65535));
@@ -136,5 +140,5 @@ int main(int argc, char** argv) {
   });
   sluice::HttpServer server(group, options, routes);
   server_ptr = &server;
-  return sluice::cli::serve_until_signal("sluice-http", server, group, signals, group_options.pin);
+  return sluice::cli::serve_until_signal("sluice-http", server, group, signals, group_options.pin, admin);
 }

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "chat_page.hpp"
+#include "common/admin.hpp"
 #include "common/flags.hpp"
 #include "common/serve.hpp"
 #include "common/signals.hpp"
@@ -104,10 +105,13 @@ int main(int argc, char** argv) {
   sluice::EventLoopGroup::Options group_options;
   group_options.name = "ws";
 
-  sluice::cli::Flags flags(argc, argv, "sluice-ws", kUsage);
+  sluice::cli::AdminFlags admin;
+  sluice::cli::Flags flags(argc, argv, "sluice-ws", sluice::cli::with_admin_usage(kUsage));
   std::string flag;
   while (flags.next(flag)) {
-    if (flag == "--host") {
+    if (admin.parse(flag, flags)) {
+      continue;
+    } else if (flag == "--host") {
       options.listen.host = flags.value();
     } else if (flag == "--port") {
       options.listen.port = static_cast<std::uint16_t>(flags.number(65535));
@@ -163,5 +167,5 @@ int main(int argc, char** argv) {
   });
 
   sluice::HttpServer server(group, options, router);
-  return sluice::cli::serve_until_signal("sluice-ws", server, group, signals, group_options.pin);
+  return sluice::cli::serve_until_signal("sluice-ws", server, group, signals, group_options.pin, admin);
 }

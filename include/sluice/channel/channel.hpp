@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/channel/connection_metrics.hpp"
 #include "sluice/channel/pipeline.hpp"
 #include "sluice/core/buffer.hpp"
 #include "sluice/core/event_loop.hpp"
@@ -280,6 +281,7 @@ class Channel : public std::enable_shared_from_this<Channel> {
   bool inactive_fired_ = false;
   bool output_shutdown_ = false;
   bool error_logged_ = false;
+  CloseReason close_reason_ = CloseReason::unknown;  // counted when it closes (ConnectionMetrics)
   // A transport's own flags may follow in the padding after these.
 };
 

@@ -46,6 +46,9 @@ class ChannelRegistry final : public LoopService {
   std::size_t open_count() const noexcept override { return size(); }
   void close_all(bool deadline_passed) noexcept override;
   std::size_t trim() noexcept override;
+  void collect(MetricSink& sink) const override {
+    sink.gauge("sluice_connections_open", "Connections open on the loop.", {}, static_cast<double>(size()));
+  }
 
  private:
   void on_memory_level(MemoryBudget::Level level);

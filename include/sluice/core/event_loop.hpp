@@ -19,6 +19,7 @@
 
 #include "sluice/core/buffer_pool.hpp"
 #include "sluice/core/memory_budget.hpp"
+#include "sluice/core/loop_metrics.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/core/timer_wheel.hpp"
 
@@ -41,6 +42,8 @@ class LoopService {
   /// Once a second: give back what a pool kept without needing it since
   /// the last call. Returns the bytes freed. Loop thread.
   virtual std::size_t trim() noexcept { return 0; }
+  /// Writes this service's figures (see loop_metrics.hpp). Any thread.
+  virtual void collect(MetricSink& sink) const { (void)sink; }
 };
 
 /// An event loop on its own thread (ManualLoop, in the channel layer, is one
@@ -168,6 +171,9 @@ class EventLoop {
   }
 
   Stats stats() const noexcept;  // any thread
+  /// Writes the loop's figures (iterations, busy time, tasks, lag, memory)
+  /// and every service's to `sink`. Any thread.
+  void collect(MetricSink& sink) const;
 
 
  protected:
@@ -255,6 +261,10 @@ class EventLoop {
   std::atomic<std::uint64_t> tasks_run_{0};
   std::atomic<std::uint64_t> busy_ns_{0};
   std::uint64_t last_wake_ns_ = 0;
+  std::atomic<std::uint64_t> tasks_posted_{0};
+  std::uint64_t first_post_ns_ = 0;  // when the oldest task waiting was posted (pending_mutex_)
+  DurationHistogram lag_;            // how late timers and posted tasks run
+  Gauge pool_cached_bytes_;          // the buffer pool's cache, as of the last housekeeping
   std::size_t free_after_trim_ = 0;  // malloc's free bytes after housekeep's last malloc_trim
 };
 

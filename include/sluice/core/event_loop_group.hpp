@@ -31,6 +31,7 @@ class EventLoopGroup {
 
   std::size_t size() const noexcept { return loops_.size(); }
   EventLoop& at(std::size_t i) { return *loops_.at(i); }
+  const EventLoop& at(std::size_t i) const { return *loops_.at(i); }
   /// Round-robin over the loops. Any thread.
   EventLoop& next() noexcept;
 
