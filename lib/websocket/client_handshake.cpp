@@ -1,5 +1,7 @@
 #include "client_handshake.hpp"
 
+#include <algorithm>
+
 #include <llhttp.h>
 #include <sys/random.h>
 
@@ -39,6 +41,30 @@ struct ResponseBeingRead {
 };
 }  // namespace
 
+namespace {
+// llhttp reads more than the grammar allows in a status line ("0101" as
+// 101, control bytes in the reason): status-line = HTTP-version SP
+// 3DIGIT SP reason-phrase, reason-phrase = *( HTAB / SP / VCHAR /
+// obs-text ) (RFC 9112 4). The version is llhttp's to read.
+bool status_line_is_strict(std::string_view head) {
+  head.remove_prefix(std::min(head.find_first_not_of("\r\n"), head.size()));  // as llhttp skips them
+  std::string_view line = head.substr(0, head.find_first_of("\r\n"));
+  std::size_t sp = line.find(' ');
+  // The SP before an empty reason is often left out: taken without it.
+  if (sp == std::string_view::npos || line.size() < sp + 4 || (line.size() > sp + 4 && line[sp + 4] != ' ')) {
+    return false;
+  }
+  for (std::size_t i = sp + 1; i < sp + 4; ++i) {
+    if (line[i] < '0' || line[i] > '9') return false;
+  }
+  for (char c : line.substr(std::min(sp + 5, line.size()))) {
+    auto u = static_cast<unsigned char>(c);
+    if (u != '\t' && (u < 0x20 || u == 0x7f)) return false;
+  }
+  return true;
+}
+}  // namespace
+
 bool parse_response_head(std::string_view head, HandshakeResponse& out) {
   static const llhttp_settings_t settings = [] {
     llhttp_settings_t s;
@@ -72,7 +98,8 @@ bool parse_response_head(std::string_view head, HandshakeResponse& out) {
   out.version_minor = llhttp_get_http_minor(&parser);
   out.status = llhttp_get_status_code(&parser);
   // The head is the first response's, all of it.
-  return err == HPE_PAUSED && llhttp_get_error_pos(&parser) == head.data() + head.size();
+  return err == HPE_PAUSED && llhttp_get_error_pos(&parser) == head.data() + head.size() &&
+         status_line_is_strict(head);
 }
 
 ClientHandshake::ClientHandshake(const HandshakeRequest& request, std::shared_ptr<SessionConfig> config,

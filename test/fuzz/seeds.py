@@ -338,3 +338,6 @@ client("unfinished", answer(GOOD)[:-2])
 # a head just under it, and the same head in a few reads.
 client("head_near_limit", answer(GOOD + [b"X-Pad: " + b"p" * 80]), cuts=CUT9, limit=40)
 client("head_near_limit_whole", answer(GOOD + [b"X-Pad: " + b"p" * 80]), cuts=WHOLE, limit=40)
+# What fuzzing found: a status code of four digits, a control byte in the reason.
+client("found_status_of_four_digits", answer(GOOD, status=b"0101 Switching\x03Protocols"))
+client("status_without_reason", answer(GOOD, status=b"101"))

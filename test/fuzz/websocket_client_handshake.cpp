@@ -123,7 +123,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (end == std::string_view::npos || end + 4 > max_head_bytes) {
       broken("a WebSocket opens only after a head within the limit", describe(whole));
     }
-    bool says_101 = head.size() >= 12 && head.substr(0, 9) == "HTTP/1.1 " && head.substr(9, 3) == "101";
+    // status-code = 3DIGIT: "101", then a space or the line's end.
+    bool says_101 = head.size() >= 12 && head.substr(0, 9) == "HTTP/1.1 " && head.substr(9, 3) == "101" &&
+                    (head.size() == 12 || head[12] == ' ' || head[12] == '\r' || head[12] == '\n');
     if (!says_101 || head.find(kAccept) == std::string_view::npos) {
       broken("a WebSocket opens only on a 101 with the accept value", describe(whole));
     }

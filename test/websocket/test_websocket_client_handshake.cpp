@@ -130,6 +130,34 @@ TEST_CASE("client handshake: the answer must be HTTP/1.1", "[websocket][client]"
   }
 }
 
+TEST_CASE("client handshake: the status line is three digits and a reason without control bytes",
+          "[websocket][client]") {
+  // Found by fuzzing (test/fuzz/websocket_client_handshake): llhttp reads
+  // "HTTP/1.1 0101" as 101, and a reason phrase with a control byte, and
+  // the client took them. status-code = 3DIGIT; reason-phrase = *( HTAB /
+  // SP / VCHAR / obs-text ) (RFC 9112 4).
+  const std::string rest = kAnswer.substr(kAnswer.find("\r\n"));
+  for (std::string line : {"HTTP/1.1 0101 Switching Protocols", "HTTP/1.1 1010 Switching Protocols",
+                           "HTTP/1.1 101 Switching\x03Protocols", "HTTP/1.1 101 Switching\x7fProtocols",
+                           "HTTP/1.1 101Switching Protocols", "HTTP/1.1  101 Switching Protocols"}) {
+    INFO(line);
+    Client c;
+    c.ch->write_inbound(line + rest);
+    REQUIRE(c.heard.events.size() == 1);
+    CHECK(c.heard.events[0] == "failed: WebSocket handshake failed: the handshake answer is not HTTP");
+    CHECK_FALSE(c.ch->is_open());
+  }
+  // What the grammar allows: obs-text and tabs in the reason, no reason at all.
+  for (std::string line :
+       {"HTTP/1.1 101 Switching\xffProtocols\tok", "HTTP/1.1 101 ", "HTTP/1.1 101", "\r\nHTTP/1.1 101 X"}) {
+    INFO(line);
+    Client c;
+    c.ch->write_inbound(line + rest);
+    REQUIRE_FALSE(c.heard.events.empty());
+    CHECK(c.heard.events[0] == "connected");
+  }
+}
+
 TEST_CASE("client handshake: a head over the limit fails however it is cut", "[websocket][client]") {
   // Found by fuzzing (test/fuzz/websocket_client_handshake): the limit was
   // checked only while the head was incomplete, so a long head that came
