@@ -8,6 +8,7 @@
 #include "routes.hpp"
 #include "sluice/core/log.hpp"
 #include "sluice/http/http_server.hpp"
+#include "sluice/observe/stall_detector.hpp"
 
 namespace {
 
@@ -58,6 +59,9 @@ Timeouts (milliseconds):
 Other:
   --access-log                log each request (combined format + duration) to stdout
   --server-name NAME          the Server header (default "sluice"; "" for none)
+  --stall-threshold-ms MS     log a loop that has not gone back to poll for MS
+                              milliseconds, with its thread's stack, once per
+                              stall (default 100; 0: off)
   --help                      this text
 
 SIGINT or SIGTERM shuts the server down gracefully: requests in flight finish
@@ -71,6 +75,7 @@ int main(int argc, char** argv) {
   options.listen.port = 8080;
   sluice::EventLoopGroup::Options group_options;
   group_options.name = "http";
+  sluice::StallDetector::Options stall_options;
 
   sluice::cli::Flags flags(argc, argv, "sluice-http", kUsage);
   std::string flag;
@@ -114,6 +119,8 @@ int main(int argc, char** argv) {
       options.access_log = true;
     } else if (flag == "--server-name") {
       c.server_name = flags.value();
+    } else if (flag == "--stall-threshold-ms") {
+      stall_options.threshold_ms = flags.number();
     } else {
       flags.unknown(flag);
     }
@@ -136,5 +143,8 @@ int main(int argc, char** argv) {
   });
   sluice::HttpServer server(group, options, routes);
   server_ptr = &server;
+  // Stops itself when the group's shutdown begins, before the loops end.
+  sluice::StallDetector stall_detector(group, stall_options);
+  stall_detector.start();
   return sluice::cli::serve_until_signal("sluice-http", server, group, signals, group_options.pin);
 }
