@@ -106,12 +106,13 @@ void EventLoop::start() {
     thread_main();
   });
   started_future.wait();
+  native_thread_ = thread_.native_handle();
 }
 
 void EventLoop::thread_main() {
   uv_update_time(&loop_);
   run_every(kHousekeepingMs, [this] { housekeep(); });
-  last_wake_ns_ = uv_hrtime();
+  mark_busy(uv_hrtime());  // the first iteration runs timers before it polls
   uv_run(&loop_, UV_RUN_DEFAULT);
   // stop() closed every handle; one more run delivers the close callbacks,
   // and what those posted (channel releases) runs here, on this thread.
@@ -209,7 +210,11 @@ void EventLoop::run_sync(Task task) {
   finished.wait();
 }
 
-void EventLoop::on_wakeup(uv_async_t* handle) { static_cast<EventLoop*>(handle->data)->run_posted_tasks(); }
+void EventLoop::on_wakeup(uv_async_t* handle) {
+  auto* self = static_cast<EventLoop*>(handle->data);
+  self->note_back_from_poll();
+  self->run_posted_tasks();
+}
 
 void EventLoop::drain_posted_tasks() {
   for (int round = 0; round < 1000; ++round) {
@@ -431,13 +436,17 @@ void EventLoop::on_prepare(uv_prepare_t* handle) {
   auto* self = static_cast<EventLoop*>(handle->data);
   self->run_deferred();  // what timers and close callbacks deferred
   std::uint64_t t = uv_hrtime();
-  self->busy_ns_.fetch_add(t - self->last_wake_ns_, std::memory_order_relaxed);
+  if (self->woke_at_ns_ != 0) self->busy_ns_.fetch_add(t - self->woke_at_ns_, std::memory_order_relaxed);
+  self->woke_at_ns_ = 0;
+  self->busy_since_ns_.store(0, std::memory_order_relaxed);
 }
 
 void EventLoop::on_check(uv_check_t* handle) {
   auto* self = static_cast<EventLoop*>(handle->data);
+  // Back from poll, if no I/O callback of the poll phase said so already
+  // (the poll timed out, or only timers are due).
+  if (self->woke_at_ns_ == 0) self->mark_busy(uv_hrtime());
   self->run_deferred();  // what the poll phase's callbacks deferred
-  self->last_wake_ns_ = uv_hrtime();
   self->iterations_.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -453,6 +462,8 @@ void EventLoop::offload(Task work, Task done) {
     int rc = uv_queue_work(
         &loop_, &w->req, [](uv_work_t* req) { run_guarded(static_cast<Work*>(req->data)->work, "offloaded work"); },
         [](uv_work_t* req, int) {
+          // Runs from the poll phase (libuv's thread-pool wake-up).
+          if (auto* loop = static_cast<EventLoop*>(req->loop->data)) loop->note_back_from_poll();
           std::unique_ptr<Work> owned(static_cast<Work*>(req->data));
           if (owned->done) run_guarded(owned->done, "offload completion");
         });

@@ -13,6 +13,8 @@
 
 #include <spdlog/fmt/fmt.h>
 
+#include "sluice/observe/stall_detector.hpp"
+
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "unknown"
 #endif
@@ -272,6 +274,18 @@ void Metrics::add(const EventLoopGroup& group) {
 void Metrics::add(const EventLoop& loop) {
   std::lock_guard lock(mutex_);
   entry_for(loop);
+}
+
+void Metrics::add(const StallDetector& detector) {
+  for (std::size_t i = 0; i < detector.group().size(); ++i) {
+    add_loop_source(detector.group().at(i), [&detector, i](MetricSink& sink) {
+      StallDetector::LoopStalls s = detector.loop_stalls(i);
+      sink.counter("sluice_loop_stalls_total", "Times the loop did not go back to poll within the stall threshold.",
+                   {}, static_cast<double>(s.stalls));
+      sink.counter("sluice_loop_stalled_seconds_total", "Time the loop spent in stalls, from each one's start.", {},
+                   static_cast<double>(s.stalled_ns) / 1e9);
+    });
+  }
 }
 
 void Metrics::add_loop_source(const EventLoop& loop, std::function<void(MetricSink&)> collect) {

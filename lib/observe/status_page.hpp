@@ -24,9 +24,10 @@ inline constexpr std::string_view kStatusPage = R"html(<!doctype html>
   #summary { color: #555; margin-bottom: 1em; }
   #summary b { color: #1d2330; }
   table { border-collapse: collapse; }
-  th, td { padding: .35em .8em; text-align: left; border-bottom: 1px solid #e3e6ea; vertical-align: middle; }
+  th, td { padding: .35em .5em; text-align: left; border-bottom: 1px solid #e3e6ea; vertical-align: middle;
+           white-space: nowrap; }
   th { font-weight: 600; color: #555; }
-  td.v { font-variant-numeric: tabular-nums; min-width: 5.5em; text-align: right; }
+  td.v { font-variant-numeric: tabular-nums; min-width: 4.5em; text-align: right; padding-right: 1.2em; }
   canvas { display: block; }
   #error { color: #b00020; margin-top: 1em; }
 </style>
@@ -44,10 +45,10 @@ inline constexpr std::string_view kStatusPage = R"html(<!doctype html>
 "use strict";
 const HISTORY = 120;  // points (seconds) per chart
 const CHARTS = [
-  {key: "conns", unit: "", colour: "#3366cc"},
-  {key: "rps", unit: "", colour: "#109618"},
-  {key: "lag", unit: " ms", colour: "#ff9900"},
-  {key: "busy", unit: " %", colour: "#dc3912"},
+  {key: "conns", colour: "#3366cc", format: v => v.toFixed(0)},
+  {key: "rps", colour: "#109618", format: v => v.toFixed(0)},
+  {key: "lag", colour: "#ff9900", format: v => (v >= 10 ? v.toFixed(0) : v.toFixed(2)) + " ms"},
+  {key: "busy", colour: "#dc3912", format: v => v.toFixed(0) + " %"},
 ];
 const loops = new Map();  // name -> {row, series: {key: [values]}}
 let previous = null;
@@ -68,11 +69,6 @@ function lagP99Ms(now, before, bounds) {
   return 0;
 }
 
-function format(v, unit) {
-  const text = v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
-  return text + unit;
-}
-
 function rowFor(name) {
   let entry = loops.get(name);
   if (entry) return entry;
@@ -84,7 +80,7 @@ function rowFor(name) {
   for (const c of CHARTS) {
     const chartCell = document.createElement("td");
     const canvas = document.createElement("canvas");
-    canvas.width = 160; canvas.height = 36;
+    canvas.width = 120; canvas.height = 32;
     canvas.dataset.chart = c.key;
     chartCell.appendChild(canvas);
     const value = document.createElement("td");
@@ -142,7 +138,7 @@ function update(now) {
       series.push(figures[c.key]);
       if (series.length > HISTORY) series.shift();
       draw(entry.canvases[c.key], series, c.colour);
-      entry.values[c.key].textContent = format(figures[c.key], c.unit);
+      entry.values[c.key].textContent = c.format(figures[c.key]);
     }
     window.sluiceStatus.points = Math.max(window.sluiceStatus.points, entry.series.conns.length);
   }

@@ -76,6 +76,7 @@ void Poller::forget(int fd, std::uint8_t& state) noexcept {
 
 void Poller::on_ready(uv_poll_t* handle, int status, int) {
   auto* self = static_cast<Poller*>(handle->data);
+  self->loop_.note_back_from_poll();  // socket callbacks run inside libuv's poll phase
   if (status < 0) {
     log().error("{}: polling the loop's epoll set: {}", self->loop_.name(), uv_strerror(status));
     return;

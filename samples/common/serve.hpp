@@ -12,19 +12,22 @@
 #include "sluice/core/log.hpp"
 #include "sluice/http/http_server.hpp"
 #include "sluice/observe/admin.hpp"
+#include "sluice/observe/stall_detector.hpp"
 
 namespace sluice::cli {
 
 /// Returns main's exit status: 1 when the server (or its admin listener)
 /// cannot start.
 inline int serve_until_signal(const char* name, HttpServer& server, EventLoopGroup& group, const sigset_t& signals,
-                              bool pinned, const AdminFlags& admin_flags = {}) {
+                              bool pinned, const AdminFlags& admin_flags = {},
+                              const StallDetector* stall_detector = nullptr) {
   std::optional<AdminServer> admin;
   try {
     server.start();
     if (admin_flags.enabled) {
       auto metrics = std::make_shared<Metrics>();
       metrics->add(group);
+      if (stall_detector != nullptr) metrics->add(*stall_detector);
       admin.emplace(metrics, AdminServer::Options{admin_flags.host, admin_flags.port});
       admin->start();
     }

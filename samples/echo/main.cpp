@@ -11,6 +11,7 @@
 #include "common/signals.hpp"
 #include "echo_pipeline.hpp"
 #include "sluice/core/log.hpp"
+#include "sluice/observe/stall_detector.hpp"
 #include "sluice/transport/tcp_server.hpp"
 
 namespace {
@@ -31,6 +32,10 @@ An echo server: every byte (or frame) a client sends comes back.
   --memory-budget MB   what each loop's connections may hold (unsent echoes,
                        partial frames) before the loop refuses new
                        connections and pauses the heaviest (default 256)
+  --stall-threshold-ms MS
+                       log a loop that has not gone back to poll for MS
+                       milliseconds, with its thread's stack, once per stall
+                       (default 100; 0: off)
   --help               this text
 
 SIGINT or SIGTERM shuts the server down gracefully.
@@ -45,6 +50,7 @@ int main(int argc, char** argv) {
   group_options.name = "echo";
   auto mode = sluice::echo::Mode::raw;
   std::uint64_t idle_timeout_ms = 0;
+  sluice::StallDetector::Options stall_options;
 
   sluice::cli::Flags flags(argc, argv, "sluice-echo", kUsage);
   std::string flag;
@@ -69,6 +75,8 @@ int main(int argc, char** argv) {
       server_options.max_connections = flags.number();
     } else if (flag == "--memory-budget") {
       server_options.memory_budget_bytes = std::max<std::uint64_t>(1, flags.number()) * 1024 * 1024;
+    } else if (flag == "--stall-threshold-ms") {
+      stall_options.threshold_ms = flags.number();
     } else {
       flags.unknown(flag);
     }
@@ -80,6 +88,9 @@ int main(int argc, char** argv) {
   sluice::TcpServer server(group, server_options, [mode, idle_timeout_ms](sluice::Channel& channel) {
     sluice::echo::init_echo_pipeline(channel, mode, idle_timeout_ms);
   });
+  // Stops itself when the group's shutdown begins, before the loops end.
+  sluice::StallDetector stall_detector(group, stall_options);
+  stall_detector.start();
   try {
     server.start();
   } catch (const std::exception& e) {

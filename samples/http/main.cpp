@@ -9,6 +9,7 @@
 #include "routes.hpp"
 #include "sluice/core/log.hpp"
 #include "sluice/http/http_server.hpp"
+#include "sluice/observe/stall_detector.hpp"
 
 namespace {
 
@@ -59,6 +60,9 @@ Timeouts (milliseconds):
 Other:
   --access-log                log each request (combined format + duration) to stdout
   --server-name NAME          the Server header (default "sluice"; "" for none)
+  --stall-threshold-ms MS     log a loop that has not gone back to poll for MS
+                              milliseconds, with its thread's stack, once per
+                              stall (default 100; 0: off)
   --help                      this text
 
 SIGINT or SIGTERM shuts the server down gracefully: requests in flight finish
@@ -72,6 +76,7 @@ int main(int argc, char** argv) {
   options.listen.port = 8080;
   sluice::EventLoopGroup::Options group_options;
   group_options.name = "http";
+  sluice::StallDetector::Options stall_options;
 
   sluice::cli::AdminFlags admin;
   sluice::cli::Flags flags(argc, argv, "sluice-http", sluice::cli::with_admin_usage(kUsage));
@@ -118,6 +123,8 @@ int main(int argc, char** argv) {
       options.access_log = true;
     } else if (flag == "--server-name") {
       c.server_name = flags.value();
+    } else if (flag == "--stall-threshold-ms") {
+      stall_options.threshold_ms = flags.number();
     } else {
       flags.unknown(flag);
     }
@@ -140,5 +147,9 @@ int main(int argc, char** argv) {
   });
   sluice::HttpServer server(group, options, routes);
   server_ptr = &server;
-  return sluice::cli::serve_until_signal("sluice-http", server, group, signals, group_options.pin, admin);
+  // Stops itself when the group's shutdown begins, before the loops end.
+  sluice::StallDetector stall_detector(group, stall_options);
+  stall_detector.start();
+  return sluice::cli::serve_until_signal("sluice-http", server, group, signals, group_options.pin, admin,
+                                         &stall_detector);
 }

@@ -11,6 +11,7 @@
 #include "sluice/core/log.hpp"
 #include "sluice/http/http_server.hpp"
 #include "sluice/http/router.hpp"
+#include "sluice/observe/stall_detector.hpp"
 #include "sluice/websocket/hub.hpp"
 #include "sluice/websocket/websocket.hpp"
 
@@ -43,6 +44,9 @@ WebSocket limits and timeouts:
                               a message for a client that is not reading its messages
 
 Other:
+  --stall-threshold-ms MS     log a loop that has not gone back to poll for MS
+                              milliseconds, with its thread's stack, once per
+                              stall (default 100; 0: off)
   --help                      this text
 
 SIGINT or SIGTERM shuts the server down gracefully: every WebSocket gets close
@@ -104,6 +108,7 @@ int main(int argc, char** argv) {
   sluice::WebSocketOptions ws_options;
   sluice::EventLoopGroup::Options group_options;
   group_options.name = "ws";
+  sluice::StallDetector::Options stall_options;
 
   sluice::cli::AdminFlags admin;
   sluice::cli::Flags flags(argc, argv, "sluice-ws", sluice::cli::with_admin_usage(kUsage));
@@ -136,6 +141,8 @@ int main(int argc, char** argv) {
       } else {
         flags.unknown("--slow-consumer " + policy);
       }
+    } else if (flag == "--stall-threshold-ms") {
+      stall_options.threshold_ms = flags.number();
     } else {
       flags.unknown(flag);
     }
@@ -167,5 +174,9 @@ int main(int argc, char** argv) {
   });
 
   sluice::HttpServer server(group, options, router);
-  return sluice::cli::serve_until_signal("sluice-ws", server, group, signals, group_options.pin, admin);
+  // Stops itself when the group's shutdown begins, before the loops end.
+  sluice::StallDetector stall_detector(group, stall_options);
+  stall_detector.start();
+  return sluice::cli::serve_until_signal("sluice-ws", server, group, signals, group_options.pin, admin,
+                                         &stall_detector);
 }

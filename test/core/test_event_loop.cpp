@@ -350,6 +350,48 @@ TEST_CASE("EventLoop: stats are readable from another thread while the loop work
   CHECK(eventually([&] { return loop.stats().iterations >= 1; }));
 }
 
+TEST_CASE("EventLoop: busy_since_ns is 0 while the loop waits in poll, and set while a posted task runs",
+          "[event_loop][stall]") {
+  EventLoop loop;
+  loop.start();
+  // Idle: waiting in poll (the first iteration's stamp is cleared once it polls).
+  CHECK(eventually([&] { return loop.busy_since_ns() == 0; }));
+  // A posted task runs from libuv's poll phase, before the check handle:
+  // the wake-up must say the loop is back from poll, or a loop stuck in one
+  // would look idle to a watchdog.
+  std::uint64_t before = uv_hrtime();
+  std::uint64_t seen_inside = 0;
+  std::uint64_t busy_ns_inside = 0;
+  loop.run_sync([&] {
+    seen_inside = loop.busy_since_ns();
+    busy_ns_inside = uv_hrtime();
+  });
+  CHECK(seen_inside >= before);
+  CHECK(seen_inside <= busy_ns_inside);
+  CHECK(eventually([&] { return loop.busy_since_ns() == 0; }));
+}
+
+TEST_CASE("EventLoop: native_thread is the loop's thread", "[event_loop][stall]") {
+  EventLoop loop;
+  loop.start();
+  pthread_t inside{};
+  loop.run_sync([&] { inside = ::pthread_self(); });
+  CHECK(::pthread_equal(inside, loop.native_thread()) != 0);
+}
+
+TEST_CASE("EventLoop: busy time counts the callbacks of the poll phase", "[event_loop][stall]") {
+  EventLoop loop;
+  loop.start();
+  std::uint64_t start_busy = loop.stats().busy_ns;
+  // A posted task runs inside libuv's poll phase; its 20 ms are busy time.
+  loop.run_sync([] {
+    auto until = Clock::now() + 20ms;
+    while (Clock::now() < until) {
+    }
+  });
+  CHECK(eventually([&] { return loop.stats().busy_ns - start_busy >= 20'000'000; }));
+}
+
 // ---- timers -----------------------------------------------------------------
 
 TEST_CASE("EventLoop: run_after fires on the loop thread, never before the delay", "[event_loop]") {

@@ -2,7 +2,7 @@
 """The status page (/status) of a sample's admin listener, in headless Chromium.
 
     /usr/bin/python3 status_page_check.py --url http://127.0.0.1:ADMIN_PORT --loops N
-        [--load http://127.0.0.1:PUBLIC_PORT/PATH] [--screenshot FILE] [--chromium PATH]
+        [--load http://127.0.0.1:PUBLIC_PORT/PATH] [--screenshot FILE [--settle S]] [--chromium PATH]
 
 Loads /status and waits until the page has drawn at least three updates from
 /status.json, with a row and four charts for each of the N loops, every
@@ -76,6 +76,7 @@ async def run(args, browser):
             await wait_for_page(devtools, f"{MAX_RATE} > 0", "a non-zero request rate", PAGE_STATE)
             ok("request-rate-shown")
         if args.screenshot:
+            await asyncio.sleep(args.settle)  # more history in the charts (a picture, not a check)
             await screenshot(devtools, args.screenshot)
             ok(f"screenshot {args.screenshot}")
         state = await devtools.evaluate(PAGE_STATE)
@@ -89,6 +90,7 @@ def main():
     parser.add_argument("--loops", type=int, required=True, help="the server's loop count")
     parser.add_argument("--load", help="a URL to request over and over while the page runs")
     parser.add_argument("--screenshot", help="save the page as a PNG here")
+    parser.add_argument("--settle", type=float, default=0, help="seconds to wait before the screenshot")
     parser.add_argument("--chromium", default=shutil.which("chromium") or shutil.which("chromium-browser"),
                         help="the browser (default: chromium on PATH)")
     args = parser.parse_args()
@@ -111,7 +113,7 @@ def main():
             t.start()
     browser = Browser(args.chromium)
     try:
-        asyncio.run(asyncio.wait_for(run(args, browser), 4 * PAGE_DEADLINE))
+        asyncio.run(asyncio.wait_for(run(args, browser), 4 * PAGE_DEADLINE + args.settle))
         return 0
     except Exception as e:  # noqa: BLE001 - any failure is reported with the browser's side of it
         print(f"FAIL status-page: {type(e).__name__}: {str(e) or 'no answer in time'}")

@@ -16,6 +16,7 @@
 #include "sluice/http/http_server.hpp"
 #include "sluice/http/router.hpp"
 #include "sluice/observe/metrics.hpp"
+#include "sluice/observe/stall_detector.hpp"
 #include "support/http_responses.hpp"
 #include "support/test_support.hpp"
 
@@ -224,4 +225,20 @@ TEST_CASE("metrics: sources outside the loops, and the status JSON", "[metrics]"
   CHECK(status["process"]["sluice_test_level"] == 0.25);
   CHECK(status["uptime_seconds"].get<double>() >= 0);
   CHECK_FALSE(status["version"].get<std::string>().empty());
+}
+
+TEST_CASE("metrics: a stall detector's counts, per loop", "[metrics][stall]") {
+  MeteredServer s;
+  StallDetector detector(s.group, StallDetector::Options{50, 0});
+  detector.start();
+  s.metrics.add(detector);
+  s.group.at(1).post([] { std::this_thread::sleep_for(std::chrono::milliseconds(300)); });
+  PrometheusText m = s.scrape_until([](const PrometheusText& t) {
+    return t.sum("sluice_loop_stalls_total", {{"loop", "m-1"}}) == 1 &&
+           t.sum("sluice_loop_stalled_seconds_total", {{"loop", "m-1"}}) >= 0.25;
+  });
+  INFO(s.metrics.prometheus());
+  CHECK(m.sum("sluice_loop_stalls_total", {{"loop", "m-0"}}) == 0);
+  CHECK(m.types["sluice_loop_stalls_total"] == "counter");
+  detector.stop();
 }

@@ -5,6 +5,7 @@
 // touched only on its thread; the hot path takes no locks. Other threads talk
 // to a loop only through post(), which is thread safe and coalesces wake-ups.
 
+#include <pthread.h>
 #include <uv.h>
 
 #include <atomic>
@@ -64,7 +65,7 @@ class EventLoop {
   struct Stats {
     std::uint64_t iterations = 0;
     std::uint64_t tasks_run = 0;
-    std::uint64_t busy_ns = 0;          // time spent outside the poll wait
+    std::uint64_t busy_ns = 0;          // time spent outside the poll wait (callbacks included)
   };
 
   EventLoop() : EventLoop(Options{}) {}
@@ -175,6 +176,24 @@ class EventLoop {
   /// and every service's to `sink`. Any thread.
   void collect(MetricSink& sink) const;
 
+  /// When (uv_hrtime() nanoseconds) the loop came back from its poll wait
+  /// and started running callbacks; 0 while it waits in poll (or has no
+  /// thread running). A watchdog on another thread reads it to tell a loop
+  /// that has not gone back to poll for too long (StallDetector). Any thread.
+  std::uint64_t busy_since_ns() const noexcept { return busy_since_ns_.load(std::memory_order_relaxed); }
+  /// The loop's thread, for signalling it (pthread_kill). Any thread, once
+  /// start() has returned and until stop() is called.
+  pthread_t native_thread() const noexcept { return native_thread_; }
+  /// For callbacks that libuv runs from inside its poll phase (I/O
+  /// watchers: the transport's epoll set, the wake-up, offload
+  /// completions): the loop is back from poll and busy from now. Those
+  /// callbacks run before the check handle, so without this a loop stuck
+  /// in one would look idle. Only the first call after a poll stamps the
+  /// time. Loop thread.
+  void note_back_from_poll() noexcept {
+    if (woke_at_ns_ == 0) mark_busy(uv_hrtime());
+  }
+
 
  protected:
   /// For ManualLoop: no thread; bound to the calling thread; a clock that
@@ -260,11 +279,22 @@ class EventLoop {
   std::atomic<std::uint64_t> iterations_{0};
   std::atomic<std::uint64_t> tasks_run_{0};
   std::atomic<std::uint64_t> busy_ns_{0};
-  std::uint64_t last_wake_ns_ = 0;
   std::atomic<std::uint64_t> tasks_posted_{0};
   std::uint64_t first_post_ns_ = 0;  // when the oldest task waiting was posted (pending_mutex_)
   DurationHistogram lag_;            // how late timers and posted tasks run
   Gauge pool_cached_bytes_;          // the buffer pool's cache, as of the last housekeeping
+  // Where the loop is, for a watchdog: when it came back from poll, or 0
+  // while it waits there. The loop pays two relaxed stores per iteration
+  // (one on the way back, one on the way in) and a clock read it makes
+  // anyway for busy_ns_: nothing measurable. woke_at_ns_ is the loop's own
+  // copy, so it never reads the atomic.
+  void mark_busy(std::uint64_t now_ns) noexcept {
+    woke_at_ns_ = now_ns;
+    busy_since_ns_.store(now_ns, std::memory_order_relaxed);
+  }
+  std::atomic<std::uint64_t> busy_since_ns_{0};
+  std::uint64_t woke_at_ns_ = 0;
+  pthread_t native_thread_{};
   std::size_t free_after_trim_ = 0;  // malloc's free bytes after housekeep's last malloc_trim
 };
 

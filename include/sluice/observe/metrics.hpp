@@ -16,6 +16,8 @@
 
 namespace sluice {
 
+class StallDetector;
+
 /// Gathers the figures of the loops it was given (each loop's own and its
 /// services': connections, HTTP, WebSocket...; see loop_metrics.hpp), the
 /// sources added to it, and the process's (RSS, descriptors, CPU time,
@@ -31,6 +33,8 @@ class Metrics {
   /// Every loop of `group`, labelled with its name (`loop="http-0"`).
   void add(const EventLoopGroup& group);
   void add(const EventLoop& loop);
+  /// `detector`'s stall counts, per loop of its group (add the group too).
+  void add(const StallDetector& detector);
   /// Figures about `loop` kept outside it (a StallDetector's): `collect`
   /// runs on each scrape with that loop's sink.
   void add_loop_source(const EventLoop& loop, std::function<void(MetricSink&)> collect);
