@@ -111,7 +111,7 @@ def main():
         loaders = [threading.Thread(target=keep_loading, args=(args.load, stop), daemon=True) for _ in range(2)]
         for t in loaders:
             t.start()
-    browser = Browser(args.chromium)
+    browser = Browser(args.chromium, window_size="1000,360")
     try:
         asyncio.run(asyncio.wait_for(run(args, browser), 4 * PAGE_DEADLINE + args.settle))
         return 0

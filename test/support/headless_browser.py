@@ -27,18 +27,19 @@ class CheckFailed(Exception):
 class Browser:
     """Headless Chromium in a session of its own, with a throwaway profile."""
 
-    def __init__(self, executable):
+    def __init__(self, executable, window_size="900,640"):
         self.profile = tempfile.mkdtemp(prefix="sluice-browser-check-")
         self.log_path = os.path.join(self.profile, "chromium.log")
         self.process = None
         self.executable = executable
+        self.window_size = window_size
 
     def start(self):
         # Port 0: Chromium picks a free port and writes it to DevToolsActivePort
         # in the profile, so no port is guessed and raced for.
         args = [self.executable, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                 "--no-default-browser-check", "--disable-crash-reporter", "--disable-dev-shm-usage",
-                "--window-size=900,640", "--remote-debugging-port=0", f"--user-data-dir={self.profile}",
+                f"--window-size={self.window_size}", "--remote-debugging-port=0", f"--user-data-dir={self.profile}",
                 "about:blank"]
         with open(self.log_path, "wb") as log:
             # Its own session: the renderer and helper processes share its
