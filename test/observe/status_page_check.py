@@ -17,13 +17,13 @@ import argparse
 import asyncio
 import os
 import shutil
-import signal
 import sys
 import threading
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from headless_browser import PAGE_DEADLINE, Browser, CheckFailed, DevTools, open_page, screenshot, wait_for_page  # noqa: E402
+from headless_browser import (PAGE_DEADLINE, Browser, CheckFailed, DevTools, open_page,  # noqa: E402
+                              run_in_browser, screenshot, wait_for_page)
 
 PAGE_STATE = "JSON.stringify(window.sluiceStatus || null)"
 CHARTS = "document.querySelectorAll('canvas[data-chart]').length"
@@ -104,29 +104,19 @@ def main():
         print("FAIL import: python3-websockets is missing (tools/setup installs it)")
         return 2
 
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit("FAIL run: stopped by SIGTERM"))
     stop = threading.Event()
     loaders = []
     if args.load:
         loaders = [threading.Thread(target=keep_loading, args=(args.load, stop), daemon=True) for _ in range(2)]
         for t in loaders:
             t.start()
-    browser = Browser(args.chromium, window_size="1000,360")
     try:
-        asyncio.run(asyncio.wait_for(run(args, browser), 4 * PAGE_DEADLINE + args.settle))
-        return 0
-    except Exception as e:  # noqa: BLE001 - any failure is reported with the browser's side of it
-        print(f"FAIL status-page: {type(e).__name__}: {str(e) or 'no answer in time'}")
-        tail = browser.log_tail()
-        if tail:
-            print("--- chromium log (tail)\n" + tail, end="")
-        return 1
+        return run_in_browser("status-page", lambda browser: run(args, browser),
+                              Browser(args.chromium, window_size="1000,360"), 4 * PAGE_DEADLINE + args.settle)
     finally:
         stop.set()
-        browser.stop()
         for t in loaders:
             t.join(timeout=10)
-
 
 if __name__ == "__main__":
     sys.exit(main())

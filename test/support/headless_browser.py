@@ -169,3 +169,24 @@ async def screenshot(devtools, path):
     shot = await devtools.call("Page.captureScreenshot", format="png")
     with open(path, "wb") as f:
         f.write(base64.b64decode(shot["data"]))
+
+
+def run_in_browser(name, check, browser, deadline):
+    """Runs the coroutine `check(browser)` within `deadline` seconds; returns
+    the exit status: 0, or 1 after printing `FAIL name: why` with the end of
+    the browser's log. The browser is stopped and its profile removed
+    whatever happens; the test runner's SIGTERM (an overdue run) becomes
+    such a failure."""
+    import sys
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("FAIL run: stopped by SIGTERM"))
+    try:
+        asyncio.run(asyncio.wait_for(check(browser), deadline))
+        return 0
+    except Exception as e:  # noqa: BLE001 - any failure is reported with the browser's side of it
+        print(f"FAIL {name}: {type(e).__name__}: {str(e) or 'no answer in time'}")
+        tail = browser.log_tail()
+        if tail:
+            print("--- chromium log (tail)\n" + tail, end="")
+        return 1
+    finally:
+        browser.stop()

@@ -20,12 +20,11 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
 from headless_browser import (PAGE_DEADLINE, TIMEOUT, Browser, CheckFailed, DevTools,  # noqa: E402
-                              open_page, screenshot, wait_for_page)
+                              open_page, run_in_browser, screenshot, wait_for_page)
 
 try:
     import websockets
@@ -121,22 +120,8 @@ def main():
         print("FAIL chromium: not on PATH (tools/setup installs the chromium package)")
         return 2
 
-    # The test runner ends an overdue run with SIGTERM: turn it into an
-    # exception so the browser is still stopped and its profile removed.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit("FAIL run: stopped by SIGTERM"))
-    browser = Browser(args.chromium)
-    try:
-        asyncio.run(asyncio.wait_for(run(args, browser), 4 * PAGE_DEADLINE))
-        return 0
-    except Exception as e:  # noqa: BLE001 - any failure is reported with the browser's side of it
-        print(f"FAIL browser-chat: {type(e).__name__}: {str(e) or 'no answer in time'}")
-        tail = browser.log_tail()
-        if tail:
-            print("--- chromium log (tail)\n" + tail, end="")
-        return 1
-    finally:
-        browser.stop()
-
+    return run_in_browser("browser-chat", lambda browser: run(args, browser), Browser(args.chromium),
+                          4 * PAGE_DEADLINE)
 
 if __name__ == "__main__":
     sys.exit(main())
