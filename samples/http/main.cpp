@@ -3,6 +3,7 @@
 #include <string>
 
 #include "common/flags.hpp"
+#include "common/logging_flags.hpp"
 #include "common/serve.hpp"
 #include "common/signals.hpp"
 #include "routes.hpp"
@@ -56,13 +57,14 @@ Timeouts (milliseconds):
   --request-timeout MS        a handler must answer within (default 30000; 503; 0: off)
 
 Other:
-  --access-log                log each request (combined format + duration) to stdout
   --server-name NAME          the Server header (default "sluice"; "" for none)
   --help                      this text
 
 SIGINT or SIGTERM shuts the server down gracefully: requests in flight finish
 (answered with Connection: close) and idle connections close at once.
 )";
+
+std::string usage() { return std::string(kUsage) + "\n" + sluice::cli::kLoggingUsage; }
 
 }  // namespace
 
@@ -72,9 +74,12 @@ int main(int argc, char** argv) {
   sluice::EventLoopGroup::Options group_options;
   group_options.name = "http";
 
-  sluice::cli::Flags flags(argc, argv, "sluice-http", kUsage);
+  const std::string usage_text = usage();
+  sluice::cli::Flags flags(argc, argv, "sluice-http", usage_text.c_str());
+  sluice::cli::LoggingFlags logging;
   std::string flag;
   while (flags.next(flag)) {
+    if (logging.take(flags, flag)) continue;
     auto& c = options.codec;
     if (flag == "--host") {
       options.listen.host = flags.value();
@@ -110,14 +115,14 @@ int main(int argc, char** argv) {
       c.keep_alive_timeout_ms = flags.number();
     } else if (flag == "--request-timeout") {
       options.request_timeout_ms = flags.number();
-    } else if (flag == "--access-log") {
-      options.access_log = true;
     } else if (flag == "--server-name") {
       c.server_name = flags.value();
     } else {
       flags.unknown(flag);
     }
   }
+
+  logging.apply(flags, options);
 
   sigset_t signals = sluice::cli::block_shutdown_signals();
   sluice::EventLoopGroup group(group_options);
@@ -135,6 +140,7 @@ int main(int argc, char** argv) {
                           {"memory", std::move(memory)}};
   });
   sluice::HttpServer server(group, options, routes);
+  logging.use_middleware(server);
   server_ptr = &server;
   return sluice::cli::serve_until_signal("sluice-http", server, group, signals, group_options.pin);
 }

@@ -5,6 +5,7 @@
 
 #include "chat_page.hpp"
 #include "common/flags.hpp"
+#include "common/logging_flags.hpp"
 #include "common/serve.hpp"
 #include "common/signals.hpp"
 #include "sluice/core/log.hpp"
@@ -47,6 +48,8 @@ Other:
 SIGINT or SIGTERM shuts the server down gracefully: every WebSocket gets close
 1001 (Going Away) and a moment to answer it.
 )";
+
+std::string usage() { return std::string(kUsage) + "\n" + sluice::cli::kLoggingUsage; }
 
 // /ws/echo: one handler serves every connection.
 class Echo final : public sluice::WebSocketHandler {
@@ -104,9 +107,12 @@ int main(int argc, char** argv) {
   sluice::EventLoopGroup::Options group_options;
   group_options.name = "ws";
 
-  sluice::cli::Flags flags(argc, argv, "sluice-ws", kUsage);
+  const std::string usage_text = usage();
+  sluice::cli::Flags flags(argc, argv, "sluice-ws", usage_text.c_str());
+  sluice::cli::LoggingFlags logging;
   std::string flag;
   while (flags.next(flag)) {
+    if (logging.take(flags, flag)) continue;
     if (flag == "--host") {
       options.listen.host = flags.value();
     } else if (flag == "--port") {
@@ -139,6 +145,8 @@ int main(int argc, char** argv) {
   // A whole message may be one read's worth of frames and more: the HTTP
   // body limit does not apply to WebSocket messages, which have their own.
 
+  logging.apply(flags, options);
+
   sigset_t signals = sluice::cli::block_shutdown_signals();
   sluice::EventLoopGroup group(group_options);
   sluice::Hub hub(group);
@@ -163,5 +171,6 @@ int main(int argc, char** argv) {
   });
 
   sluice::HttpServer server(group, options, router);
+  logging.use_middleware(server);
   return sluice::cli::serve_until_signal("sluice-ws", server, group, signals, group_options.pin);
 }
