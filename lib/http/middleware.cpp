@@ -117,6 +117,13 @@ struct AccessLog::FileWriter {
   std::shared_ptr<spdlog::details::thread_pool> pool;  // the async logger holds it weakly
   std::shared_ptr<spdlog::async_logger> logger;
 
+  // The writer's thread finishes the queue and is joined first: only then
+  // do the logger and its file go (in the other order the thread may still
+  // be writing, and ThreadSanitizer cannot see the reference counts inside
+  // the uninstrumented libspdlog that would order it). Blocks until the
+  // queue is written: when the last AccessLog of this file goes.
+  ~FileWriter() { pool.reset(); }
+
   static std::shared_ptr<FileWriter> open(const AccessLogOptions& options) {
     static std::mutex mutex;
     static std::map<std::string, std::weak_ptr<FileWriter>> open_files;
