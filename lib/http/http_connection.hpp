@@ -175,6 +175,7 @@ class HttpConnection final : public HttpServerCodec {
   void write_chunk(Exchange& exchange, Buffer& chunk);
   void put(Buffer& bytes);
   void finish(Exchange& exchange);
+  void observe_answer(const Exchange& exchange);
   void answered(Exchange& exchange);
   void send_continue_when_due();
   static void notify_writable(Exchange& exchange);

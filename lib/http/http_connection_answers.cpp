@@ -180,6 +180,13 @@ void HttpConnection::finish(Exchange& exchange) {
   for (auto& hook : exchange.after_send) hook(exchange.response.status, exchange.body_bytes);
   exchange.after_send.clear();
   exchange.before_send.clear();
+  if (options_->on_answered) observe_answer(exchange);
+}
+
+// The one place every answer is seen complete, the application's and the
+// connection's own refusals alike (the access log takes the refusals here).
+void HttpConnection::observe_answer(const Exchange& exchange) {
+  options_->on_answered(*exchange.request, exchange.response.status, exchange.body_bytes);
 }
 
 // An answer has left: the connection closes after it, or goes on.

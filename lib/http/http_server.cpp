@@ -28,7 +28,14 @@ std::function<void(Channel&)> http_pipeline(const HttpServerOptions& options, st
     if (!m) throw std::invalid_argument("http_pipeline: a null middleware");
   }
   auto app = std::make_shared<HttpApp>();
-  if (options.access_log) app->middleware.push_back(std::make_shared<AccessLog>());
+  std::shared_ptr<AccessLog> access_log;
+  if (options.access_log) {
+    AccessLogOptions log_options = options.access_log_options;
+    log_options.trace = log_options.trace || options.trace_context;
+    access_log = std::make_shared<AccessLog>(std::move(log_options));
+    app->middleware.push_back(access_log);
+  }
+  if (options.trace_context) app->middleware.push_back(std::make_shared<TraceContext>());
   if (options.request_timeout_ms != 0) {
     app->middleware.push_back(std::make_shared<RequestTimeout>(options.request_timeout_ms));
   }
@@ -36,6 +43,16 @@ std::function<void(Channel&)> http_pipeline(const HttpServerOptions& options, st
   app->handler = handler;
 
   HttpCodecOptions codec = options.codec;
+  if (access_log) {
+    // The middleware logs the application's answers; the connection's own
+    // refusals reach no middleware, so the log takes them where every
+    // answer is seen (their duration is not measured: "-").
+    codec.on_answered = [access_log, chained = std::move(codec.on_answered)](const HttpRequest& request, int status,
+                                                                             std::size_t bytes) {
+      if (request.error_status != 0) access_log->record(request, status, bytes, -1);
+      if (chained) chained(request, status, bytes);
+    };
+  }
   if (auto* router = dynamic_cast<Router*>(handler.get())) {
     // Refuse a body no route would take before the client sends it, and let
     // routes that stream their body have it piece by piece.

@@ -4,6 +4,7 @@
 
 #include "common/admin.hpp"
 #include "common/flags.hpp"
+#include "common/logging_flags.hpp"
 #include "common/serve.hpp"
 #include "common/signals.hpp"
 #include "routes.hpp"
@@ -58,7 +59,6 @@ Timeouts (milliseconds):
   --request-timeout MS        a handler must answer within (default 30000; 503; 0: off)
 
 Other:
-  --access-log                log each request (combined format + duration) to stdout
   --server-name NAME          the Server header (default "sluice"; "" for none)
   --stall-threshold-ms MS     log a loop that has not gone back to poll for MS
                               milliseconds, with its thread's stack, once per
@@ -68,6 +68,8 @@ Other:
 SIGINT or SIGTERM shuts the server down gracefully: requests in flight finish
 (answered with Connection: close) and idle connections close at once.
 )";
+
+std::string usage() { return sluice::cli::with_admin_usage(kUsage) + "\n" + sluice::cli::kLoggingUsage; }
 
 }  // namespace
 
@@ -79,11 +81,12 @@ int main(int argc, char** argv) {
   sluice::StallDetector::Options stall_options;
 
   sluice::cli::AdminFlags admin;
-  sluice::cli::Flags flags(argc, argv, "sluice-http", sluice::cli::with_admin_usage(kUsage));
+  sluice::cli::LoggingFlags logging;
+  sluice::cli::Flags flags(argc, argv, "sluice-http", usage());
   std::string flag;
   while (flags.next(flag)) {
     auto& c = options.codec;
-    if (admin.parse(flag, flags)) {
+    if (logging.take(flags, flag) || admin.parse(flag, flags)) {
       continue;
     } else if (flag == "--host") {
       options.listen.host = flags.value();
@@ -119,8 +122,6 @@ int main(int argc, char** argv) {
       c.keep_alive_timeout_ms = flags.number();
     } else if (flag == "--request-timeout") {
       options.request_timeout_ms = flags.number();
-    } else if (flag == "--access-log") {
-      options.access_log = true;
     } else if (flag == "--server-name") {
       c.server_name = flags.value();
     } else if (flag == "--stall-threshold-ms") {
@@ -129,6 +130,8 @@ int main(int argc, char** argv) {
       flags.unknown(flag);
     }
   }
+
+  logging.apply(flags, options);
 
   sigset_t signals = sluice::cli::block_shutdown_signals();
   sluice::EventLoopGroup group(group_options);
@@ -146,6 +149,7 @@ int main(int argc, char** argv) {
                           {"memory", std::move(memory)}};
   });
   sluice::HttpServer server(group, options, routes);
+  logging.use_middleware(server);
   server_ptr = &server;
   // Stops itself when the group's shutdown begins, before the loops end.
   sluice::StallDetector stall_detector(group, stall_options);

@@ -6,6 +6,7 @@
 #include "chat_page.hpp"
 #include "common/admin.hpp"
 #include "common/flags.hpp"
+#include "common/logging_flags.hpp"
 #include "common/serve.hpp"
 #include "common/signals.hpp"
 #include "sluice/core/log.hpp"
@@ -52,6 +53,8 @@ Other:
 SIGINT or SIGTERM shuts the server down gracefully: every WebSocket gets close
 1001 (Going Away) and a moment to answer it.
 )";
+
+std::string usage() { return sluice::cli::with_admin_usage(kUsage) + "\n" + sluice::cli::kLoggingUsage; }
 
 // /ws/echo: one handler serves every connection.
 class Echo final : public sluice::WebSocketHandler {
@@ -111,10 +114,11 @@ int main(int argc, char** argv) {
   sluice::StallDetector::Options stall_options;
 
   sluice::cli::AdminFlags admin;
-  sluice::cli::Flags flags(argc, argv, "sluice-ws", sluice::cli::with_admin_usage(kUsage));
+  sluice::cli::LoggingFlags logging;
+  sluice::cli::Flags flags(argc, argv, "sluice-ws", usage());
   std::string flag;
   while (flags.next(flag)) {
-    if (admin.parse(flag, flags)) {
+    if (logging.take(flags, flag) || admin.parse(flag, flags)) {
       continue;
     } else if (flag == "--host") {
       options.listen.host = flags.value();
@@ -150,6 +154,8 @@ int main(int argc, char** argv) {
   // A whole message may be one read's worth of frames and more: the HTTP
   // body limit does not apply to WebSocket messages, which have their own.
 
+  logging.apply(flags, options);
+
   sigset_t signals = sluice::cli::block_shutdown_signals();
   sluice::EventLoopGroup group(group_options);
   sluice::Hub hub(group);
@@ -174,6 +180,7 @@ int main(int argc, char** argv) {
   });
 
   sluice::HttpServer server(group, options, router);
+  logging.use_middleware(server);
   // Stops itself when the group's shutdown begins, before the loops end.
   sluice::StallDetector stall_detector(group, stall_options);
   stall_detector.start();

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "sluice/http/http_server_handler.hpp"
+#include "sluice/http/middleware.hpp"
 #include "sluice/transport/tcp_server.hpp"
 
 namespace sluice {
@@ -17,7 +18,14 @@ struct HttpServerOptions {
   HttpCodecOptions codec{};  // limits and timeouts of each connection
   /// A handler that has not answered by then gets 503 (0: never).
   std::uint64_t request_timeout_ms = 30'000;
-  bool access_log = false;  // combined log format to the "access" logger
+  /// One line per answer, the connection's own refusals (400, 408, 413,
+  /// 414, 417, 431, 501, 503, 505) included, as access_log_options says
+  /// (default: stdout, combined format plus the duration).
+  bool access_log = false;
+  AccessLogOptions access_log_options{};
+  /// W3C traceparent taken or made for each request, answered and logged
+  /// (TraceContext; the combined access log gets its traceparent field).
+  bool trace_context = false;
 };
 
 /// The pipeline HttpServer puts on each connection (codec, then handler
@@ -28,7 +36,7 @@ std::function<void(Channel&)> http_pipeline(const HttpServerOptions& options, st
 
 /// Serves `handler` (usually a Router) on every loop of a group. Add
 /// middleware with use() before start(); they run outermost first, inside the
-/// built-in ones (access log, then request timeout). start()/stop() as
+/// built-in ones (access log, trace context, then request timeout). start()/stop() as
 /// TcpServer. A graceful group shutdown finishes requests in flight, answers
 /// them with Connection: close, and closes idle keep-alive connections at once.
 class HttpServer {

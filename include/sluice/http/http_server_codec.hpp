@@ -48,6 +48,13 @@ struct HttpCodecOptions {
   /// Router gives its streamed routes an ended stream then).
   std::function<bool(const HttpRequest&)> stream_body{};
   std::uint64_t max_streamed_body_bytes = 1024ULL * 1024 * 1024;
+  /// Called on the loop once for every answer, as its last byte goes to the
+  /// channel: the application's answers and the connection's own refusals
+  /// (request.error_status != 0, which no middleware sees) alike, with the
+  /// status and the body bytes sent. Not called for an answer the
+  /// connection's closing cut short. HttpServer feeds its access log the
+  /// refusals from here. Empty (the default): one branch per answer.
+  std::function<void(const HttpRequest& request, int status, std::size_t body_bytes)> on_answered{};
 };
 
 namespace detail {

@@ -8,7 +8,9 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -20,21 +22,96 @@ class logger;
 
 namespace sluice {
 
-/// One line per request in the combined log format plus the duration, to the
-/// spdlog logger "access" (created on first use; replace it to route lines).
+/// Where the access log goes and what its lines look like.
+struct AccessLogOptions {
+  enum class Format { combined, json };
+  /// Empty: stdout, through the spdlog logger "access" (synchronous, made on
+  /// first use; register your own "access" logger to route the lines).
+  /// Otherwise this file, written by a thread of its own through a bounded
+  /// queue, so a slow disk never blocks a loop; rotated by size (spdlog's
+  /// rotating_file_sink: "access.log" -> "access.1.log" -> ...). Every
+  /// AccessLog of a process writing one path shares one writer.
+  std::string file;
+  std::size_t max_file_bytes = 100 * 1024 * 1024;  // a file is rotated before it grows beyond this
+  std::size_t max_files = 5;                       // rotated files kept beside the current one
+  /// Lines waiting for the file's writer; when it is full the OLDEST waiting
+  /// line is dropped (spdlog's overrun_oldest: a loop never waits), and
+  /// counted (AccessLog::dropped_lines).
+  std::size_t queue_lines = 8192;
+  Format format = Format::combined;
+  /// combined: each line ends with the request's traceparent, quoted ("-"
+  /// when it has no valid one). JSON lines always carry trace_id and span_id.
+  bool trace = false;
+};
+
+/// One line per answer, to stdout or a rotating file (AccessLogOptions).
+/// combined: the combined log format plus the duration (and, with `trace`,
+/// the traceparent):
 ///   127.0.0.1 - - [23/Nov/2026:16:00:00 +0000] "GET /a HTTP/1.1" 200 13 "-" "curl/7.88" 0.143ms
+/// json: one object a line (for log shippers), every field always present:
+///   {"time":"2026-11-23T16:00:00.123Z","remote":"127.0.0.1","method":"GET","target":"/a",
+///    "protocol":"HTTP/1.1","status":200,"bytes":13,"referer":null,"user_agent":"curl/7.88",
+///    "duration_ms":0.143,"request_id":null,"trace_id":"4bf9...","span_id":"00f0..."}
+/// As middleware it sees the application's answers; HttpServer also feeds
+/// it the connection's own refusals (record(), through
+/// HttpCodecOptions::on_answered). Shared by every loop; thread safe.
 class AccessLog final : public Middleware {
  public:
-  AccessLog();
+  AccessLog();  // stdout, combined
+  explicit AccessLog(AccessLogOptions options);
+  ~AccessLog() override;
   void handle(HttpRequest& request, ResponseWriter response, const Next& next) override;
+  /// Logs an answer no middleware saw: the connection's refusal of
+  /// `request` (400, 408, 413, 414, 417, 431, 501, 503, 505), whose method
+  /// and target may be unknown ("-", null). duration_ms < 0: unknown ("-",
+  /// null). Any thread.
+  void record(const HttpRequest& request, int status, std::size_t body_bytes, double duration_ms) const;
+  /// Lines the file's queue dropped since its writer started (0 for stdout).
+  std::size_t dropped_lines() const;
+  /// Writes out what is queued (asynchronously for a file). Any thread.
+  void flush() const;
 
  private:
+  struct FileWriter;
+  AccessLogOptions options_;
+  std::shared_ptr<FileWriter> file_;  // the file's queue and thread; null for stdout
   std::shared_ptr<spdlog::logger> logger_;
 };
 
+/// A W3C Trace Context traceparent (https://www.w3.org/TR/trace-context/):
+///   00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+///   version-trace_id-parent_id-flags, lowercase hex.
+struct TraceParent {
+  std::string trace_id;   // 32 hex digits, not all zero
+  std::string parent_id;  // 16 hex digits, not all zero
+  std::string flags;      // 2 hex digits (01: sampled)
+  /// Valid per the spec's version 00 rules, else nullopt. A later version
+  /// is read by its first four fields (the spec's forward compatibility);
+  /// version ff is invalid.
+  static std::optional<TraceParent> parse(std::string_view text);
+  std::string to_string() const;  // version 00
+};
+
+/// Gives each request a W3C trace context. A valid traceparent from the
+/// client keeps its trace id and flags; an invalid one (and its tracestate)
+/// is replaced, and an absent one made: a random trace id, flags 00 (sluice
+/// records no spans, so it samples nothing). Either way the server takes a
+/// new span id of its own, and the request's traceparent header becomes
+/// trace_id-SPAN-flags, so handlers, a proxy passing it on, RequestId and
+/// the access log all see the server's span; the response carries the
+/// same traceparent. Ids come from a per-thread std::mt19937_64 seeded by
+/// std::random_device: unique, not secret. Shared by every loop.
+class TraceContext final : public Middleware {
+ public:
+  void handle(HttpRequest& request, ResponseWriter response, const Next& next) override;
+};
+
 /// Gives each request an id: the client's X-Request-Id when it is a sane
-/// token (at most 64 of [A-Za-z0-9-_.]), else a new one. Handlers see it in
-/// the request headers; the response carries it back.
+/// token (at most 64 of [A-Za-z0-9-_.]); else the trace id of the request's
+/// valid traceparent (put TraceContext before RequestId, and every request
+/// has one, so its id and its trace match in the logs); else a new one
+/// (a random per-process prefix and a counter). Handlers see it in the
+/// request headers; the response carries it back.
 class RequestId final : public Middleware {
  public:
   explicit RequestId(std::string header = "X-Request-Id");
