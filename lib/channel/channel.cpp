@@ -202,7 +202,7 @@ void Channel::add_pending(std::size_t n) {
 }
 
 void Channel::bytes_sent(std::size_t n) {
-  ConnectionMetrics::of(*loop_).sent_bytes.add(n);
+  loop_->traffic().sent_bytes.add(n);
   loop_->memory().release(n);
   std::size_t pending = pending_outbound_bytes_.fetch_sub(n, std::memory_order_relaxed) - n;
   if (pending <= options_->write_low_watermark && !writable_.load(std::memory_order_relaxed)) {
@@ -235,7 +235,7 @@ void Channel::bytes_read(Buffer& bytes) {
     bytes.retrieve_all();  // closing: nothing more is for the handlers
     return;
   }
-  ConnectionMetrics::of(*loop_).received_bytes.add(bytes.readable_bytes());
+  loop_->traffic().received_bytes.add(bytes.readable_bytes());
   pipeline_.fire_read(MessageRef::of(bytes));
   if (!closed_) pipeline_.fire_read_complete();
 }

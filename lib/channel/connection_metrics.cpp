@@ -1,6 +1,5 @@
 #include "sluice/channel/connection_metrics.hpp"
 
-
 namespace sluice {
 
 void ConnectionMetrics::collect(MetricSink& sink) const {
@@ -19,8 +18,8 @@ void ConnectionMetrics::collect(MetricSink& sink) const {
                value(closed_[static_cast<std::size_t>(CloseReason::peer)]));
   sink.counter("sluice_connections_closed_total", closed_help, {{"reason", "error"}},
                value(closed_[static_cast<std::size_t>(CloseReason::error)]));
-  sink.counter("sluice_received_bytes_total", "Bytes read from the loop's sockets.", {}, value(received_bytes));
-  sink.counter("sluice_sent_bytes_total", "Bytes written to the loop's sockets.", {}, value(sent_bytes));
+  sink.counter("sluice_received_bytes_total", "Bytes read from the loop's sockets.", {}, value(loop_->traffic().received_bytes));
+  sink.counter("sluice_sent_bytes_total", "Bytes written to the loop's sockets.", {}, value(loop_->traffic().sent_bytes));
 }
 
 }  // namespace sluice

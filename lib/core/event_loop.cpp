@@ -142,7 +142,9 @@ void EventLoop::stop(bool deadline_passed) {
 void EventLoop::close_everything() {
   if (stopping_) return;
   stopping_ = true;
-  for (auto& entry : services_) entry.second->close_all(deadline_passed_);
+  // By index: closing a channel may make a service (its first use), which
+  // grows the vector.
+  for (std::size_t i = 0; i < services_.size(); ++i) services_[i]->close_all(deadline_passed_);
   // Run what the closes deferred and posted before the wake-up handle goes away.
   run_deferred();
   run_posted_tasks();
@@ -365,7 +367,7 @@ void EventLoop::tick_wheel() {
 void EventLoop::housekeep() noexcept {
   pool_.trim();
   pool_cached_bytes_.set(static_cast<std::int64_t>(pool_.stats().cached_bytes));
-  for (auto& entry : services_) entry.second->trim();
+  for (std::size_t i = 0; i < services_.size(); ++i) services_[i]->trim();  // by index: see close_everything
   // What a burst took and gave back stays in malloc's free lists, counted
   // in the process's RSS, until malloc is asked to return the whole pages
   // among them (tools/idle-conns --burst: +30% per connection without). A
@@ -380,22 +382,29 @@ void EventLoop::housekeep() noexcept {
   }
 }
 
-void EventLoop::add_service(const void* key, std::unique_ptr<LoopService> service) {
+std::size_t EventLoop::next_service_slot() noexcept {
+  static std::atomic<std::size_t> next{0};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+void EventLoop::add_service(std::size_t slot, std::unique_ptr<LoopService> service) {
   assert_in_loop_thread("EventLoop::service");
+  if (slot >= service_slots_.size()) service_slots_.resize(slot + 1, nullptr);
+  service_slots_[slot] = service.get();
   std::lock_guard lock(services_mutex_);
-  services_.emplace_back(key, std::move(service));
+  services_.push_back(std::move(service));
 }
 
 std::size_t EventLoop::open_count() const noexcept {
   std::lock_guard lock(services_mutex_);
   std::size_t n = 0;
-  for (const auto& entry : services_) n += entry.second->open_count();
+  for (const auto& entry : services_) n += entry->open_count();
   return n;
 }
 
 void EventLoop::shutdown_services_gracefully() {
   assert_in_loop_thread("EventLoop::shutdown_services_gracefully");
-  for (std::size_t i = 0; i < services_.size(); ++i) services_[i].second->shutdown_gracefully();
+  for (std::size_t i = 0; i < services_.size(); ++i) services_[i]->shutdown_gracefully();
 }
 
 void EventLoop::wrong_thread(const char* what) const noexcept {
@@ -428,7 +437,7 @@ void EventLoop::collect(MetricSink& sink) const {
   sink.gauge("sluice_buffer_pool_cached_bytes", "Free buffers the loop keeps for reuse (as of its last trim).", {},
              static_cast<double>(pool_cached_bytes_.value()));
   std::lock_guard lock(services_mutex_);
-  for (const auto& entry : services_) entry.second->collect(sink);
+  for (const auto& entry : services_) entry->collect(sink);
 }
 
 void EventLoop::on_prepare(uv_prepare_t* handle) {

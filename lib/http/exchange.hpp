@@ -43,8 +43,8 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
   bool keep_alive = true;  // false: the connection closes after this answer
   bool chunked = false;    // a streamed answer framed in chunks (HTTP/1.1)
   std::size_t body_bytes = 0;
-  std::size_t request_body_held = 0;
-  std::uint64_t read_at_ns = 0;  // when the connection handed the request on (uv_hrtime)  // the request's body as counted against the memory budget
+  std::size_t request_body_held = 0;  // the request's body as counted against the memory budget
+  std::uint64_t read_at_ns = 0;       // when the loop woke to read the request (uv_hrtime)
   std::function<void()> on_writable;
   ProtocolSwitch protocol_switch;  // switch_protocols(): what takes over after this 101
   std::function<void(const ResponseWriter&)> on_deadline;

@@ -264,7 +264,7 @@ void HttpConnection::hand_on(HttpRequestPtr request) {
   exchange->request = std::move(request);
   exchange->loop = &ctx_->loop();
   exchange->connection = s.fresh.self;
-  exchange->read_at_ns = uv_hrtime();
+  exchange->read_at_ns = ctx_->loop().woke_at_ns();
   s.queue.push_back(exchange);
   ++s.fresh.in_flight;
   s.fresh.metrics->in_flight.add(1);

@@ -13,7 +13,7 @@ void HttpMetrics::collect(MetricSink& sink) const {
     }
   }
   sink.histogram("sluice_http_request_duration_seconds",
-                 "From a request's head being read to its answer's last byte being queued.", {},
+                 "From the loop waking to read a request to its answer's last byte being queued.", {},
                  duration_.snapshot());
   sink.gauge("sluice_http_requests_in_flight", "Requests read and not answered yet, pipelined ones included.", {},
              static_cast<double>(in_flight.value()));

@@ -1,5 +1,6 @@
 #pragma once
-// What a loop's connections did: opened, refused, closed (and why), bytes.
+// What a loop's connections did: opened, refused, closed (and why), bytes
+// (those counted in EventLoop::traffic()).
 
 #include "sluice/core/event_loop.hpp"
 #include "sluice/core/loop_metrics.hpp"
@@ -26,8 +27,6 @@ class ConnectionMetrics final : public LoopService {
 
   Counter accepted;          // by a server
   Counter refused_at_limit;  // over a server's max_connections
-  Counter received_bytes;
-  Counter sent_bytes;
 
   /// A channel closed for `reason`. Loop thread.
   void closed(CloseReason reason) noexcept { closed_[static_cast<std::size_t>(reason)].add(); }
