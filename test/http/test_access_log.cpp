@@ -24,6 +24,7 @@
 #include "sluice/http/router.hpp"
 #include "support/http_responses.hpp"
 #include "support/temp_dir.hpp"
+#include "support/log_capture.hpp"
 #include "support/test_support.hpp"
 
 using namespace sluice;
@@ -31,25 +32,11 @@ using sluice::test::BlockingClient;
 using sluice::test::TempDir;
 using sluice::test::wait_until;
 
+using sluice::test::LineSink;
+using sluice::test::file_lines;
+using sluice::test::combined_status;
+
 namespace {
-
-// Collects the lines logged to it; read from the test thread while loops write.
-class LineSink final : public spdlog::sinks::base_sink<std::mutex> {
- public:
-  std::vector<std::string> lines() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return lines_;
-  }
-
- protected:
-  void sink_it_(const spdlog::details::log_msg& msg) override {
-    lines_.emplace_back(msg.payload.data(), msg.payload.size());
-  }
-  void flush_() override {}
-
- private:
-  std::vector<std::string> lines_;
-};
 
 // Registers a LineSink as the "access" logger for one test.
 struct CapturedAccessLog {
@@ -60,21 +47,6 @@ struct CapturedAccessLog {
   }
   ~CapturedAccessLog() { spdlog::drop("access"); }
 };
-
-std::vector<std::string> file_lines(const std::filesystem::path& path) {
-  std::vector<std::string> lines;
-  std::istringstream in(test::read_file(path));
-  std::string line;
-  while (std::getline(in, line)) lines.push_back(line);
-  return lines;
-}
-
-// The status of a combined-format line: the number after the quoted request.
-int combined_status(const std::string& line) {
-  static const std::regex status(R"(\] "[^"]*" (\d{3}) )");
-  std::smatch m;
-  return std::regex_search(line, m, status) ? std::stoi(m[1]) : 0;
-}
 
 std::shared_ptr<Router> ok_router() {
   auto router = std::make_shared<Router>();

@@ -20,6 +20,7 @@
 #include "support/http_responses.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
+#include "support/log_capture.hpp"
 #include "support/test_support.hpp"
 
 using sluice::test::BlockingClient;
@@ -27,21 +28,11 @@ using sluice::test::TempDir;
 using sluice::test::wait_until;
 namespace test = sluice::test;
 
+using sluice::test::LineSink;
+using sluice::test::file_lines;
+using sluice::test::combined_status;
+
 namespace {
-
-std::vector<std::string> file_lines(const std::filesystem::path& path) {
-  std::vector<std::string> lines;
-  std::istringstream in(test::read_file(path));
-  std::string line;
-  while (std::getline(in, line)) lines.push_back(line);
-  return lines;
-}
-
-int combined_status(const std::string& line) {
-  static const std::regex status(R"(\] "[^"]*" (\d{3}) )");
-  std::smatch m;
-  return std::regex_search(line, m, status) ? std::stoi(m[1]) : 0;
-}
 
 }  // namespace
 

@@ -18,11 +18,16 @@
 #include "sluice/http/middleware.hpp"
 #include "sluice/http/router.hpp"
 #include "support/http_responses.hpp"
+#include "support/log_capture.hpp"
 #include "support/test_support.hpp"
 
 using namespace sluice;
 using sluice::test::BlockingClient;
 using sluice::test::wait_until;
+
+using sluice::test::LineSink;
+using sluice::test::file_lines;
+using sluice::test::combined_status;
 
 namespace {
 
@@ -30,23 +35,6 @@ const std::string kTrace = "4bf92f3577b34da6a3ce929d0e0e4736";
 const std::string kParent = "00f067aa0ba902b7";
 const std::string kValid = "00-" + kTrace + "-" + kParent + "-01";
 const std::regex kTraceparent("^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$");
-
-class LineSink final : public spdlog::sinks::base_sink<std::mutex> {
- public:
-  std::vector<std::string> lines() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return lines_;
-  }
-
- protected:
-  void sink_it_(const spdlog::details::log_msg& msg) override {
-    lines_.emplace_back(msg.payload.data(), msg.payload.size());
-  }
-  void flush_() override {}
-
- private:
-  std::vector<std::string> lines_;
-};
 
 }  // namespace
 
