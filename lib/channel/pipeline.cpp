@@ -57,7 +57,7 @@ void HandlerContext::destroy(HandlerContext* ctx) noexcept {
     case Holds::borrowed:
       break;
   }
-  bool in_block = ctx->in_block_;
+  bool in_block = ctx->pipeline_->in_block(ctx);
   ctx->~HandlerContext();
   if (!in_block) ::operator delete(ctx);
 }
@@ -153,10 +153,11 @@ Pipeline::Placement Pipeline::make_room(std::string_view name, std::size_t size,
   std::size_t object_offset = round_up(sizeof(HandlerContext), align);
   std::size_t start = round_up(block_used_, std::max(align, alignof(HandlerContext)));
   std::size_t end = start + object_offset + size;
-  Placement place{nullptr, nullptr, detail::HandlerNames::intern(name), false};
+  // Past 64 KiB (never in a block) a start is only a lower bound.
+  auto start16 = static_cast<std::uint16_t>(std::min<std::size_t>(start, UINT16_MAX));
+  Placement place{nullptr, nullptr, detail::HandlerNames::intern(name), start16};
   if (end <= block_size_) {
     place.memory = block_ + start;
-    place.in_block = true;
   } else {
     place.memory = ::operator new(object_offset + size);
   }
@@ -167,11 +168,11 @@ Pipeline::Placement Pipeline::make_room(std::string_view name, std::size_t size,
 
 void Pipeline::give_back(const Placement& place) noexcept {
   // Room in the block stays used: a constructor that throws is rare.
-  if (!place.in_block) ::operator delete(place.memory);
+  if (!in_block(place.memory)) ::operator delete(place.memory);
 }
 
 HandlerContext* Pipeline::init(const Placement& place, HandlerBase& handler, HandlerContext::Holds holds) noexcept {
-  return new (place.memory) HandlerContext(*this, handler, place.name, holds, place.in_block);
+  return new (place.memory) HandlerContext(*this, handler, place.name, holds, place.start);
 }
 
 HandlerContext& Pipeline::place_shared(std::string_view name, std::shared_ptr<HandlerBase> handler,
@@ -219,8 +220,9 @@ void Pipeline::unlink(HandlerContext* ctx) {
 void Pipeline::retire(HandlerContext* ctx) {
   if (!retired_) retired_ = std::make_unique<std::vector<HandlerContext*>>();
   retired_->push_back(ctx);
-  // An emplaced handler lives as long as its channel (see remove()).
-  if (ctx->holds_ == HandlerContext::Holds::owned) return;
+  // An emplaced handler lives as long as its channel (see remove()), unless
+  // it was released.
+  if (ctx->holds_ == HandlerContext::Holds::owned && !ctx->released_) return;
   // A shared one's context goes at the top of a later turn, when no callback
   // of it can be running; or with the channel, if that comes first.
   if (auto keep = channel_->weak_from_this().lock()) {
@@ -231,10 +233,27 @@ void Pipeline::retire(HandlerContext* ctx) {
 void Pipeline::destroy_retired(bool with_owned) noexcept {
   if (!retired_) return;
   auto kept = std::partition(retired_->begin(), retired_->end(), [with_owned](HandlerContext* c) {
-    return !with_owned && c->holds_ == HandlerContext::Holds::owned;
+    return !with_owned && c->holds_ == HandlerContext::Holds::owned && !c->released_;
   });
-  for (auto it = kept; it != retired_->end(); ++it) HandlerContext::destroy(*it);
+  std::uint32_t lowest = UINT32_MAX;  // where the first destroyed placement began
+  for (auto it = kept; it != retired_->end(); ++it) {
+    lowest = std::min<std::uint32_t>(lowest, (*it)->start_);
+    HandlerContext::destroy(*it);
+  }
   retired_->erase(kept, retired_->end());
+  if (retired_->empty()) retired_.reset();  // most channels remove once, at an upgrade
+  if (lowest != UINT32_MAX && !with_owned) reclaim_block_from(lowest);
+}
+
+void Pipeline::reclaim_block_from(std::uint32_t from) noexcept {
+  // Placements go from the front in order, so everything placed before
+  // `from` ends before it; a context placed at or after it keeps the room.
+  auto at_or_after = [from](const HandlerContext* c) { return c->start_ >= from; };
+  for (const HandlerContext* c = first_; c != nullptr; c = c->next_) {
+    if (at_or_after(c)) return;
+  }
+  if (retired_ && std::any_of(retired_->begin(), retired_->end(), at_or_after)) return;
+  block_used_ = std::min(block_used_, from);
 }
 
 Pipeline& Pipeline::add_last(std::string_view name, std::shared_ptr<HandlerBase> handler) {
@@ -260,12 +279,16 @@ Pipeline& Pipeline::add_after(std::string_view base, std::string_view name, std:
   return *this;
 }
 
-bool Pipeline::remove(std::string_view name) {
+bool Pipeline::remove(std::string_view name) { return take_out(name, false); }
+bool Pipeline::release(std::string_view name) { return take_out(name, true); }
+
+bool Pipeline::take_out(std::string_view name, bool released) {
   channel_->loop().assert_in_loop_thread("a pipeline change");
   HandlerContext* ctx = find(name);
   if (ctx == nullptr) return false;
   unlink(ctx);
   ctx->handler_->handler_removed(*ctx);
+  ctx->released_ = released;
   retire(ctx);
   return true;
 }

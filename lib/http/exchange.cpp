@@ -1,5 +1,6 @@
 #include "exchange.hpp"
 
+#include "sluice/channel/channel.hpp"
 #include "sluice/core/log.hpp"
 
 namespace sluice::detail {
@@ -7,6 +8,7 @@ namespace sluice::detail {
 void Exchange::reset() noexcept {
   Recycler<HttpRequest>::give(request);
   loop = nullptr;
+  channel = nullptr;
   connection.reset();
   answered.store(false, std::memory_order_relaxed);
   closed.store(false, std::memory_order_relaxed);
@@ -31,6 +33,11 @@ void Exchange::reset() noexcept {
   on_deadline = nullptr;
   dispatching = false;
   deadline_ms = 0;
+}
+
+bool Exchange::writable() const noexcept {
+  if (closed.load(std::memory_order_acquire)) return false;
+  return channel->is_writable() && queued_bytes.load(std::memory_order_relaxed) < channel->options().write_high_watermark;
 }
 
 void answer_current_exception(const HttpRequest& request, const ResponseWriter& response) noexcept {

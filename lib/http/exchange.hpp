@@ -27,6 +27,10 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
   HttpRequestPtr request;
   std::shared_ptr<Exchange> next_in_queue;  // ExchangeQueue's ring; loop thread
   EventLoop* loop = nullptr;
+  Channel* channel = nullptr;  // alive while `connection` can be locked
+  // The connection, aliasing its channel's ownership. Called into only on
+  // the loop and only while `closed` is false: a connection that switched
+  // protocols is destroyed before its channel.
   std::weak_ptr<HttpConnection> connection;
   std::atomic<bool> answered{false};
   std::atomic<bool> closed{false};             // the connection is gone
@@ -63,6 +67,11 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
       fn(ResponseWriter(ex->shared_from_this()));
     }
   }
+
+  /// Whether a streamed answer may write more now: open, the channel
+  /// writable, and not too much held behind earlier answers. Any thread,
+  /// with the channel kept alive (`connection` locked).
+  bool writable() const noexcept;
 
   /// For reuse (Recycler): as new, with the request given back to its pool.
   /// Only when finished (its deadline unlinked) and no writer remains.

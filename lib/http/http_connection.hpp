@@ -126,7 +126,6 @@ class HttpConnection final : public HttpServerCodec {
   void stream_end(Exchange& exchange);
   void watch_writable(Exchange& exchange, std::function<void()> fn);
   /// Any thread.
-  bool writable(const Exchange& exchange) const noexcept;
 
   void send_timed_out();
 

@@ -67,16 +67,9 @@ void HttpConnection::stream_end(Exchange& exchange) {
   pump();
 }
 
-bool HttpConnection::writable(const Exchange& exchange) const noexcept {
-  if (exchange.closed.load(std::memory_order_acquire)) return false;
-  const Channel& channel = ctx_->channel();
-  return channel.is_writable() &&
-         exchange.queued_bytes.load(std::memory_order_relaxed) < channel.options().write_high_watermark;
-}
-
 void HttpConnection::watch_writable(Exchange& exchange, std::function<void()> fn) {
   exchange.on_writable = std::move(fn);
-  if (writable(exchange) || exchange.closed) notify_writable(exchange);
+  if (exchange.writable() || exchange.closed) notify_writable(exchange);
 }
 
 void HttpConnection::notify_writable(Exchange& exchange) {
@@ -124,7 +117,7 @@ bool HttpConnection::pump_streaming(const std::shared_ptr<Exchange>& front) {
       write_chunk(ex, chunk);
     }
     ex.queued_bytes.store(0, std::memory_order_relaxed);
-    if (writable(ex)) notify_writable(ex);
+    if (ex.writable()) notify_writable(ex);
   }
   if (!ex.ended) return false;
   state_->queue.pop_front();

@@ -16,6 +16,9 @@ namespace {
 template <class Op, class... Args>
 void on_connection(const std::shared_ptr<detail::Exchange>& ex, Op op, Args&&... args) {
   auto call = [op](const std::shared_ptr<detail::Exchange>& e, auto&&... a) {
+    // An exchange closed or done may have outlived its connection (HTTP
+    // leaves a channel that switches protocols), though not its channel.
+    if (e->closed || e->stage == detail::Exchange::Stage::done) return;
     if (auto connection = e->connection.lock()) ((*connection).*op)(*e, std::forward<decltype(a)>(a)...);
   };
   if (ex->loop->is_in_loop_thread()) {
@@ -72,14 +75,16 @@ void ChunkedWriter::write(Buffer bytes) const {
 void ChunkedWriter::end() const { on_connection(exchange_, &detail::HttpConnection::stream_end); }
 
 bool ChunkedWriter::writable() const noexcept {
-  auto connection = exchange_->connection.lock();  // holds the channel, and so the connection
-  return connection && connection->writable(*exchange_);
+  auto connection = exchange_->connection.lock();  // holds the channel
+  return connection && exchange_->writable();
 }
 
 void ChunkedWriter::on_writable(std::function<void()> fn) const {
   auto ex = exchange_;
   ex->loop->execute([ex, f = std::move(fn)]() mutable {
-    if (auto connection = ex->connection.lock()) {
+    bool over = ex->closed || ex->stage == detail::Exchange::Stage::done;  // see on_connection
+    auto connection = over ? nullptr : ex->connection.lock();
+    if (connection) {
       connection->watch_writable(*ex, std::move(f));
     } else {
       f();  // the connection is gone: let the producer see closed() and stop

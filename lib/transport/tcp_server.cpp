@@ -233,7 +233,12 @@ void TcpServer::State::note_block_wanted(std::size_t bytes) noexcept {
   }
 }
 
-void TcpServer::State::channel_closed(TcpChannel&) noexcept { connections.fetch_sub(1, std::memory_order_relaxed); }
+void TcpServer::State::channel_closed(TcpChannel& channel) noexcept {
+  connections.fetch_sub(1, std::memory_order_relaxed);
+  // What the pipeline came to (an HTTP connection that became a WebSocket
+  // holds the WebSocket's handlers now): later connections get room for it.
+  note_block_wanted(channel.pipeline().block_bytes_wanted());
+}
 
 TcpServer::TcpServer(EventLoopGroup& group, ServerOptions options, ChannelInitializer initializer)
     : group_(group), state_(std::make_shared<State>()) {

@@ -497,6 +497,62 @@ TEST_CASE("a removed emplaced handler lives on, out of the pipeline, until its c
   CHECK(alive == 0);
 }
 
+TEST_CASE("a released handler goes on the next turn, and its room in the block is used again", "[pipeline]") {
+  alignas(std::max_align_t) static char block[1024];
+  auto in_block = [](const void* p) { return p >= block && p < block + sizeof block; };
+  int alive = 0;
+  Counted* released = nullptr;
+  {
+    EmbeddedChannel ch([&](Channel& c) {
+      c.pipeline().give_block(block, sizeof block);
+      c.pipeline().emplace_last<Counted>("kept", alive);
+      released = &c.pipeline().emplace_last<Counted>("released", alive);
+    });
+    REQUIRE(alive == 2);
+    REQUIRE(in_block(released));
+    std::size_t wanted = ch.pipeline().block_bytes_wanted();
+    CHECK(ch.pipeline().release("released"));
+    CHECK(ch.pipeline().names() == std::vector<std::string>{"kept"});
+    CHECK(alive == 2);  // it may be the handler running now
+    ch.run_pending_tasks();
+    CHECK(alive == 1);
+    CHECK(ch.pipeline().block_bytes_wanted() < wanted);
+    // Its successor takes its place in the block.
+    auto& next = ch.pipeline().emplace_last<Counted>("next", alive);
+    CHECK(static_cast<void*>(&next) == static_cast<void*>(released));
+    CHECK(ch.pipeline().block_bytes_wanted() == wanted);
+    ch.write_inbound_message(std::string("m"));
+    CHECK(ch.read_inbound<std::string>() == "m-counted-counted");
+    CHECK_FALSE(ch.pipeline().release("released"));
+  }
+  CHECK(alive == 0);
+}
+
+TEST_CASE("a released handler's room stays used while a handler placed after it is still there", "[pipeline]") {
+  alignas(std::max_align_t) static char block[1024];
+  int alive = 0;
+  Counted* first = nullptr;
+  Counted* second = nullptr;
+  {
+    EmbeddedChannel ch([&](Channel& c) {
+      c.pipeline().give_block(block, sizeof block);
+      first = &c.pipeline().emplace_last<Counted>("first", alive);
+      second = &c.pipeline().emplace_last<Counted>("second", alive);
+    });
+    CHECK(ch.pipeline().release("first"));
+    ch.run_pending_tasks();
+    CHECK(alive == 1);
+    auto& third = ch.pipeline().emplace_last<Counted>("third", alive);
+    CHECK(static_cast<void*>(&third) > static_cast<void*>(second));  // after "second", not in "first"'s room
+    // A removed (not released) emplaced handler keeps its room too.
+    CHECK(ch.pipeline().remove("third"));
+    ch.run_pending_tasks();
+    auto& fourth = ch.pipeline().emplace_last<Counted>("fourth", alive);
+    CHECK(static_cast<void*>(&fourth) > static_cast<void*>(&third));
+  }
+  CHECK(alive == 0);
+}
+
 TEST_CASE("emplace_replace swaps in a handler built in place", "[pipeline]") {
   int alive = 0;
   EmbeddedChannel ch([&](Channel& c) {

@@ -65,9 +65,36 @@ TEST_CASE("upgrade: an answer given later, from the loop, switches too", "[http]
   REQUIRE(kept);
   HttpRequest unused;
   switch_to_shout(unused, *kept);
+  ch->run_pending_tasks();  // the next protocol takes over on the next turn
   std::string out = ch->read_outbound_bytes();
   CHECK(out.starts_with("HTTP/1.1 101 "));
   CHECK(out.ends_with("EARLY"));
+}
+
+TEST_CASE("upgrade: a writer kept past the switch reaches nothing of HTTP, which is gone", "[http][upgrade]") {
+  std::optional<ResponseWriter> kept;
+  auto ch = server([&](HttpRequest& r, ResponseWriter w) {
+    kept = w;
+    switch_to_shout(r, w);
+  });
+  ch->write_inbound(kUpgrade);
+  ch->run_pending_tasks();
+  REQUIRE(ch->read_outbound_bytes().starts_with("HTTP/1.1 101 "));
+  REQUIRE(ch->pipeline().names() == std::vector<std::string>{"shout"});
+  // The HTTP connection was destroyed on the turn after the switch (under
+  // AddressSanitizer, a call into it would be a use after free).
+  REQUIRE(kept);
+  kept->send(HttpResponse::text("late"));
+  ChunkedWriter chunks = kept->begin_chunked(HttpResponse(200));
+  bool told = false;
+  chunks.on_writable([&] { told = true; });
+  CHECK(told);  // at once: nothing waits on a connection that is gone
+  chunks.write("x");
+  chunks.end();
+  ch->run_pending_tasks();
+  CHECK(ch->read_outbound_bytes().empty());
+  ch->write_inbound("still shouting");
+  CHECK(ch->read_outbound_bytes() == "STILL SHOUTING");
 }
 
 TEST_CASE("upgrade: switch_protocols on a request that asked for none is a 500", "[http][upgrade]") {

@@ -314,3 +314,54 @@ TEST_CASE("threads: publishes from several threads while subscribers come and go
     CHECK(each_sender_in_order(*inbox, kPublishers));
   }
 }
+
+TEST_CASE("memory: after the first WebSocket closes, the next ones are built in their channel's block, where HTTP was",
+          "[websocket][memory]") {
+  // Where the server's end of each WebSocket lives, from the channel's
+  // address: its handlers are in the block that follows the channel in one
+  // allocation, or on the heap.
+  class Where final : public WebSocketHandler {
+   public:
+    void on_open(WebSocket& ws) override {
+      offset = reinterpret_cast<const char*>(&ws) - reinterpret_cast<const char*>(&ws.channel());
+    }
+    void on_message(WebSocket& ws, const WebSocketMessage& m) override { ws.send(m.opcode, m.data); }
+    std::atomic<std::ptrdiff_t> offset{0};
+  };
+  EventLoopGroup server_loops{EventLoopGroup::Options{.loops = 1, .name = "ws-server"}};
+  EventLoopGroup client_loops{EventLoopGroup::Options{.loops = 1, .name = "ws-client"}};
+  auto router = std::make_shared<Router>();
+  auto where = std::make_shared<Where>();
+  add_websocket_route(*router, "/where", [where](HttpRequest&) { return where; });
+  HttpServerOptions http;
+  http.listen.host = "127.0.0.1";
+  http.listen.port = 0;
+  HttpServer server(server_loops, http, router);
+  server.start();
+  auto connect = [&](std::shared_ptr<Inbox> inbox) {
+    std::string url = "ws://127.0.0.1:" + std::to_string(server.port()) + "/where";
+    return WebSocketClient::connect_sync(client_loops.at(0), url, std::move(inbox));
+  };
+  auto in_block = [&] { return where->offset > 0 && where->offset < 2048; };
+
+  // The first connection's block was sized for HTTP alone.
+  auto first = connect(std::make_shared<Inbox>());
+  REQUIRE(wait_until([&] { return where->offset != 0; }));
+  first->close(1000, {});
+  REQUIRE(wait_until([&] { return server.tcp().connections() == 0; }));
+
+  for (int i = 0; i < 3; ++i) {
+    where->offset = 0;
+    auto inbox = std::make_shared<Inbox>();
+    auto ws = connect(inbox);
+    REQUIRE(wait_until([&] { return where->offset != 0; }));
+    CHECK(in_block());
+    ws->send_text("still works");
+    REQUIRE(wait_until([&] { return inbox->count() == 1; }));
+    CHECK(inbox->message(0) == "still works");
+    ws->close(1000, {});
+    REQUIRE(wait_until([&] { return server.tcp().connections() == 0; }));
+  }
+  client_loops.shutdown_gracefully(0, 2000);
+  server_loops.shutdown_gracefully(0, 2000);
+}

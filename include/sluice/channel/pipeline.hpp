@@ -100,8 +100,9 @@ class HandlerContext {
     shared,    // a shared_ptr<HandlerBase> (add_*)
     borrowed,  // nothing: the handler outlives the channel (add_last_borrowed)
   };
-  HandlerContext(Pipeline& pipeline, HandlerBase& handler, std::uint32_t name, Holds holds, bool in_block) noexcept
-      : pipeline_(&pipeline), handler_(&handler), name_(name), holds_(holds), in_block_(in_block) {}
+  HandlerContext(Pipeline& pipeline, HandlerBase& handler, std::uint32_t name, Holds holds,
+                 std::uint16_t start) noexcept
+      : pipeline_(&pipeline), handler_(&handler), name_(name), start_(start), holds_(holds) {}
   /// Runs the destructor of what the context holds and its own, and frees
   /// the memory unless it is in the channel's block.
   static void destroy(HandlerContext* ctx) noexcept;
@@ -120,8 +121,13 @@ class HandlerContext {
   HandlerContext* prev_ = nullptr;
   HandlerContext* next_ = nullptr;
   std::uint32_t name_;  // interned (see the class comment)
+  // Where its placement began among the pipeline's (Pipeline::make_room),
+  // in the block or past it on the heap.
+  std::uint16_t start_;
   Holds holds_;
-  bool in_block_;
+  // Pipeline::release(): an owned handler that goes on a later turn of the
+  // loop instead of with the channel.
+  bool released_ = false;
 };
 
 /// Thrown by Pipeline::validate (and by add/replace on an active channel) when
@@ -195,6 +201,14 @@ class Pipeline {
   /// context goes on a later turn of the loop. Returns whether a handler had
   /// that name.
   bool remove(std::string_view name);
+  /// Removes an emplaced handler that nothing outside the pipeline refers
+  /// to any more (HTTP leaving a connection it upgraded, once its writers
+  /// can no longer reach it): like remove(), except that the handler is
+  /// destroyed at the top of a later turn of the loop, as a shared
+  /// handler's context is, and its room in the channel's block is used
+  /// again when nothing placed after it is still there. Loop thread.
+  /// Returns whether a handler had that name.
+  bool release(std::string_view name);
   /// Swaps the handler called `name` for another (e.g. an HTTP upgrade).
   /// The new handler takes the old one's place before the old one leaves,
   /// so what the old one passes on while being removed (a decoder's held
@@ -232,8 +246,9 @@ class Pipeline {
   /// For transports: room in the channel's block for contexts and handlers,
   /// given before the initializer runs. Loop thread.
   void give_block(void* bytes, std::size_t size) noexcept;
-  /// Bytes the contexts and handlers placed so far took, in the block or
-  /// not: how much block the next channel of the same kind wants.
+  /// Bytes the contexts and handlers placed now take, in the block or
+  /// not (room that release() gave back is not counted): how much block
+  /// the next channel of the same kind wants.
   std::size_t block_bytes_wanted() const noexcept { return block_used_; }
 
  private:
@@ -242,8 +257,12 @@ class Pipeline {
     void* memory;
     void* object;        // after the context
     std::uint32_t name;  // interned
-    bool in_block;
+    std::uint16_t start;  // in the order of placements, block or heap
   };
+  bool in_block(const void* memory) const noexcept {
+    // One unsigned comparison: below the block wraps around to far above it.
+    return reinterpret_cast<std::uintptr_t>(memory) - reinterpret_cast<std::uintptr_t>(block_) < block_size_;
+  }
 
   HandlerContext* find(std::string_view name) const noexcept;
   HandlerContext& existing(std::string_view name) const;
@@ -277,8 +296,13 @@ class Pipeline {
   void link_after(HandlerContext* prev, HandlerContext* ctx);
   void swap_in(HandlerContext& old_ctx, HandlerContext* ctx);
   void unlink(HandlerContext* ctx);
+  /// remove() and release().
+  bool take_out(std::string_view name, bool released);
   void retire(HandlerContext* ctx);
   void destroy_retired(bool with_owned) noexcept;
+  /// The placements from `from` on, when no context placed there is left,
+  /// are free again (in the block, room for what comes next).
+  void reclaim_block_from(std::uint32_t from) noexcept;
   /// The link that points at what follows `prev` (first_ when `prev` is
   /// nullptr, the start), and at what precedes `next` (last_ at the end).
   HandlerContext*& slot_after(HandlerContext* prev) noexcept { return prev != nullptr ? prev->next_ : first_; }
@@ -321,7 +345,8 @@ class Pipeline {
   // head and tail contexts.
   HandlerContext* first_ = nullptr;
   HandlerContext* last_ = nullptr;
-  // The channel's block (give_block), used from the front and never reused.
+  // The channel's block (give_block), used from the front; the room at its
+  // end comes back when what was placed there is destroyed (release()).
   // block_used_ counts what did not fit too: past block_size_, placements
   // go on the heap.
   char* block_ = nullptr;

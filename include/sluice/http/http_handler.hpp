@@ -23,10 +23,12 @@ struct Exchange;
 }
 
 /// What takes a connection over after "101 Switching Protocols": called on
-/// the connection's loop once the 101 is written and HTTP has left the
-/// pipeline (its codec and every handler after it), with the bytes the
-/// client sent after the upgrade request. It adds the next protocol's
-/// handlers and gives them `rest`; reading resumes when it returns.
+/// the connection's loop, on the turn after the 101 is written and HTTP has
+/// left the pipeline (its codec and every handler after it, gone by then,
+/// so the next protocol's handlers take their room in the connection's
+/// memory), with the bytes the client sent after the upgrade request. It
+/// adds the next protocol's handlers and gives them `rest`; reading resumes
+/// when it returns. Not called if the connection closed in between.
 using ProtocolSwitch = std::function<void(Channel& channel, Buffer rest)>;
 
 /// How a handler answers one request. A cheap copyable handle; every method
