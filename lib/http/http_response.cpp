@@ -98,6 +98,13 @@ HttpResponse HttpResponse::json(const nlohmann::json& value, int status) {
   return r;
 }
 
+HttpResponse HttpResponse::json(JsonWriter&& body, int status) {
+  HttpResponse r(status);
+  r.headers.add("Content-Type", "application/json");
+  r.body = body.take();
+  return r;
+}
+
 HttpResponse HttpResponse::error(int status, std::string_view message) {
   std::string text;
   if (message.empty()) {

@@ -7,7 +7,7 @@
 #include "masking.hpp"
 #include "sluice/channel/channel.hpp"
 #include "sluice/websocket/websocket_frame.hpp"
-#include "utf8.hpp"
+#include "../core/utf8.hpp"
 
 namespace sluice {
 

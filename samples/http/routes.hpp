@@ -70,7 +70,10 @@ inline std::shared_ptr<Router> make_routes(std::function<nlohmann::json()> healt
   auto router = std::make_shared<Router>();
   router->get("/plaintext", [](HttpRequest&, ResponseWriter w) { w.send(HttpResponse::text("Hello, World!")); });
   router->get("/json", [](HttpRequest&, ResponseWriter w) {
-    w.send(HttpResponse::json({{"message", "Hello, World!"}}));
+    // Written straight into a pooled buffer: no document, no allocation.
+    JsonWriter body;
+    body.begin_object().field("message", "Hello, World!").end_object();
+    w.send(HttpResponse::json(std::move(body)));
   });
   router->post("/echo", [](HttpRequest& r, ResponseWriter w) {
     HttpResponse response(200);

@@ -40,7 +40,7 @@ std::string describe(const Events& events) {
   return s;
 }
 
-// RFC 3629, written plainly (lib/websocket/utf8.hpp is the fast one).
+// RFC 3629, written plainly (lib/core/utf8.hpp is the fast one).
 bool valid_utf8(std::string_view text) {
   std::size_t i = 0;
   while (i < text.size()) {

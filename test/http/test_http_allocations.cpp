@@ -38,17 +38,19 @@ class Sink final : public HandlerBase {
   }
 };
 
-// What a browser-like client sends: several headers, some longer than a
-// std::string keeps inline.
-constexpr std::string_view kRequest =
-    "GET /plaintext HTTP/1.1\r\n"
-    "Host: server.example.com:8080\r\n"
-    "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0\r\n"
-    "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"
-    "Accept-Language: en-GB,en;q=0.5\r\n"
-    "Accept-Encoding: gzip, deflate, br\r\n"
-    "Connection: keep-alive\r\n"
-    "\r\n";
+// What a browser-like client sends for `path`: several headers, some longer
+// than a std::string keeps inline.
+std::string request_for(std::string_view path) {
+  return "GET " + std::string(path) +
+         " HTTP/1.1\r\n"
+         "Host: server.example.com:8080\r\n"
+         "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0\r\n"
+         "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"
+         "Accept-Language: en-GB,en;q=0.5\r\n"
+         "Accept-Encoding: gzip, deflate, br\r\n"
+         "Connection: keep-alive\r\n"
+         "\r\n";
+}
 
 // The sample server's routes behind the pipeline HttpServer installs (with
 // its default 30 s request timeout), on an EmbeddedChannel.
@@ -77,9 +79,12 @@ std::string repeat(std::string_view request, int times) {
 
 }  // namespace
 
-TEST_CASE("a pipelined /plaintext batch allocates nothing once warm", "[http][alloc]") {
+// The sample's /json writes its answer with a JsonWriter (no document).
+TEST_CASE("a pipelined /plaintext or /json batch allocates nothing once warm", "[http][alloc]") {
+  const std::string path = GENERATE(std::string("/plaintext"), std::string("/json"));
+  INFO(path);
   PlaintextServer server;
-  const std::string batch = repeat(kRequest, 16);
+  const std::string batch = repeat(request_for(path), 16);
   for (int i = 0; i < 4; ++i) server.ch->write_inbound(batch);  // warm-up: pools and scratch grow
   REQUIRE(server.sink->responses_200 == 4 * 16);
 
@@ -96,14 +101,17 @@ TEST_CASE("a pipelined /plaintext batch allocates nothing once warm", "[http][al
 }
 
 TEST_CASE("one request per read (keep-alive, not pipelined) allocates nothing once warm", "[http][alloc]") {
+  const std::string path = GENERATE(std::string("/plaintext"), std::string("/json"));
+  INFO(path);
+  const std::string request = request_for(path);
   PlaintextServer server;
-  for (int i = 0; i < 8; ++i) server.ch->write_inbound(kRequest);
+  for (int i = 0; i < 8; ++i) server.ch->write_inbound(request);
   REQUIRE(server.sink->responses_200 == 8);
 
   std::size_t allocations = 0;
   {
     AllocationCounter counter;
-    for (int i = 0; i < 200; ++i) server.ch->write_inbound(kRequest);
+    for (int i = 0; i < 200; ++i) server.ch->write_inbound(request);
     allocations = counter.count();
   }
   CHECK(server.sink->responses_200 == 208);

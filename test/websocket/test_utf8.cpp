@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "../lib/websocket/utf8.hpp"
+#include "../lib/core/utf8.hpp"
 
 using sluice::detail::Utf8Validator;
 

@@ -10,6 +10,7 @@
 
 #include "sluice/core/buffer.hpp"
 #include "sluice/http/http_headers.hpp"
+#include "sluice/http/json_writer.hpp"
 
 namespace sluice {
 
@@ -33,6 +34,10 @@ struct HttpResponse {
                            std::string_view content_type = "text/plain; charset=utf-8");
   /// `value` serialised as application/json.
   static HttpResponse json(const nlohmann::json& value, int status = 200);
+  /// What `body` wrote, as application/json, without a copy: with a
+  /// JsonWriter, a JSON answer allocates nothing once the loop's buffer
+  /// pool is warm. Throws std::logic_error unless the value is whole.
+  static HttpResponse json(JsonWriter&& body, int status = 200);
   /// A short plain-text error: "<status> <reason>" or `message`.
   static HttpResponse error(int status, std::string_view message = {});
 

@@ -1,6 +1,7 @@
 #pragma once
 // Internal: UTF-8 validation that can stop anywhere and go on, for text
-// that arrives in pieces (a WebSocket message in fragments).
+// that arrives in pieces (a WebSocket message in fragments) or whole (a
+// JSON string).
 
 #include <cstddef>
 #include <cstdint>
