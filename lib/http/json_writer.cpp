@@ -98,23 +98,17 @@ JsonWriter& JsonWriter::value(double number) {
   return *this;
 }
 
-JsonWriter& JsonWriter::integer(std::int64_t number) {
+template <class Integer>
+JsonWriter& JsonWriter::integer(Integer number) {
   open_value();
-  out_.ensure_writable(20);
-  auto [end, ec] = std::to_chars(out_.begin_write(), out_.begin_write() + 20, number);
-  out_.has_written(static_cast<std::size_t>(end - out_.begin_write()));
+  out_.ensure_writable(20);  // the longest 64-bit integer, with its sign
+  char* begin = out_.begin_write();
+  out_.has_written(static_cast<std::size_t>(std::to_chars(begin, begin + 20, number).ptr - begin));
   close_value();
   return *this;
 }
-
-JsonWriter& JsonWriter::unsigned_integer(std::uint64_t number) {
-  open_value();
-  out_.ensure_writable(20);
-  auto [end, ec] = std::to_chars(out_.begin_write(), out_.begin_write() + 20, number);
-  out_.has_written(static_cast<std::size_t>(end - out_.begin_write()));
-  close_value();
-  return *this;
-}
+template JsonWriter& JsonWriter::integer(std::int64_t);
+template JsonWriter& JsonWriter::integer(std::uint64_t);
 
 JsonWriter& JsonWriter::null() {
   open_value();

@@ -51,7 +51,7 @@ class JsonWriter {
     requires(!std::same_as<T, bool> && !std::same_as<T, char>)
   JsonWriter& value(T number) {
     if constexpr (std::signed_integral<T>) return integer(static_cast<std::int64_t>(number));
-    return unsigned_integer(static_cast<std::uint64_t>(number));
+    return integer(static_cast<std::uint64_t>(number));
   }
   JsonWriter& null();
 
@@ -76,8 +76,9 @@ class JsonWriter {
   enum class Next : std::uint8_t { value, member_value, key, nothing, broken };
   enum class Nest : std::uint8_t { object, array };
 
-  JsonWriter& integer(std::int64_t number);
-  JsonWriter& unsigned_integer(std::uint64_t number);
+  /// For std::int64_t and std::uint64_t (json_writer.cpp).
+  template <class Integer>
+  JsonWriter& integer(Integer number);
   /// Before a value: checks that one may come here and writes its comma.
   void open_value();
   /// After a value (a scalar, or a container's end): what comes next.
