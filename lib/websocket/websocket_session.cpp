@@ -1,6 +1,7 @@
 #include "websocket_session.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "hub_memberships.hpp"
 #include "websocket_metrics.hpp"
@@ -27,7 +28,12 @@ constexpr std::size_t kMaxCloseReason = kMaxControlPayload - 2;
 
 WebSocketSession::WebSocketSession(std::shared_ptr<const SessionConfig> config,
                                    std::shared_ptr<WebSocketHandler> handler, int subprotocol) noexcept
-    : config_(std::move(config)), handler_(std::move(handler)), subprotocol_(static_cast<std::int8_t>(subprotocol)) {}
+    : config_(std::move(config)),
+      handler_(std::move(handler)),
+      decoder_(config_->role, config_->options.max_message_bytes),
+      subprotocol_(static_cast<std::int8_t>(subprotocol)) {}
+
+static_assert(sizeof(WebSocketSession) <= 128, "see the comment on the session's fields");
 
 WebSocketSession::~WebSocketSession() {
   if (memberships_) leave_all(*this);
@@ -35,18 +41,15 @@ WebSocketSession::~WebSocketSession() {
 
 WebSocketSession& WebSocketSession::install(Channel& channel, Buffer rest, std::shared_ptr<const SessionConfig> config,
                                             std::shared_ptr<WebSocketHandler> handler, int subprotocol) {
-  Pipeline& pipeline = channel.pipeline();
-  std::size_t max_message_bytes = config->options.max_message_bytes;
-  auto& codec = pipeline.emplace_last<WebSocketFrameCodec>("ws-codec", config->role, max_message_bytes);
-  auto& session = pipeline.emplace_last<WebSocketSession>("ws", std::move(config), std::move(handler), subprotocol);
+  auto& session =
+      channel.pipeline().emplace_last<WebSocketSession>("ws", std::move(config), std::move(handler), subprotocol);
   session.open();
   if (!rest.empty() && session.state_ == State::open) {
     // Frames that came in the handshake's read: decoded as if just read.
-    session.in_read_ = true;
     try {
-      codec.read(*pipeline.context("ws-codec"), rest);
-    } catch (const WebSocketProtocolError& e) {
-      session.fail(e.code(), e.what());
+      session.read(*session.ctx_, rest);
+    } catch (const std::exception& e) {
+      session.error(*session.ctx_, e);
     }
     session.read_complete(*session.ctx_);
   }
@@ -63,9 +66,19 @@ void WebSocketSession::open() {
 
 // ---- inbound ----
 
-void WebSocketSession::read(HandlerContext&, WebSocketMessage& message) {
-  heard_ = true;
+void WebSocketSession::read(HandlerContext& ctx, Buffer& bytes) {
+  HeldBytesAccount account(decoder_, ctx.channel());
   in_read_ = true;
+  while (auto message = decoder_.next(bytes)) take(*message);
+}
+
+void WebSocketSession::handler_removed(HandlerContext& ctx) {
+  HeldBytesAccount account(decoder_, ctx.channel());
+  decoder_.drop_held();
+}
+
+void WebSocketSession::take(const WebSocketMessage& message) {
+  heard_ = true;
   switch (message.opcode) {
     case WebSocketOpcode::text:
     case WebSocketOpcode::binary:
@@ -95,7 +108,7 @@ void WebSocketSession::read_complete(HandlerContext& ctx) {
 void WebSocketSession::peer_closed(std::string_view payload) {
   std::uint16_t code = close_code::no_status;
   std::string_view reason;
-  if (payload.size() >= 2) {  // the codec has checked the code and the reason
+  if (payload.size() >= 2) {  // the decoder has checked the code and the reason
     code = static_cast<std::uint16_t>((static_cast<unsigned char>(payload[0]) << 8) |
                                       static_cast<unsigned char>(payload[1]));
     reason = payload.substr(2);
@@ -175,8 +188,8 @@ void WebSocketSession::send_now(WebSocketOpcode opcode, Buffer payload) {
 void WebSocketSession::send_framed(const Buffer& frame) {
   if (state_ != State::open || !admit_message()) return;
   WebSocketMetrics::of(ctx_->loop()).sent.add();
-  WebSocketFrame whole{WebSocketOpcode::text, frame.share(), true, true};
-  ctx_->write(whole);
+  Buffer shared = frame.share();
+  ctx_->write(shared);
   flush_soon();
 }
 
@@ -185,7 +198,9 @@ void WebSocketSession::send_framed(const Buffer& frame) {
 bool WebSocketSession::admit_message() {
   if (ctx_->channel().is_writable()) return true;
   if (options().slow_consumer == SlowConsumerPolicy::drop) {
-    dropped_.fetch_add(1, std::memory_order_relaxed);
+    if (std::uint32_t d = dropped_.load(std::memory_order_relaxed); d != std::numeric_limits<std::uint32_t>::max()) {
+      dropped_.store(d + 1, std::memory_order_relaxed);  // the loop is its only writer
+    }
     WebSocketMetrics::of(ctx_->loop()).dropped.add();
   } else {
     fail(close_code::policy_violation, "too slow to read its messages");
@@ -194,7 +209,7 @@ bool WebSocketSession::admit_message() {
 }
 
 void WebSocketSession::write_frame(WebSocketOpcode opcode, Buffer payload) {
-  WebSocketFrame frame{opcode, std::move(payload)};
+  Buffer frame = encode_frame(opcode, true, std::move(payload), config_->role);
   ctx_->write(frame);
   flush_soon();
 }

@@ -112,7 +112,7 @@ TEST_CASE("handshake: a valid request is switched with the RFC's accept key", "[
   CHECK(head.find("Content-Length") == std::string::npos);
   CHECK(head.find("Sec-WebSocket-Extensions") == std::string::npos);
   CHECK(s.probe->events == std::vector<std::string>{"open"});
-  CHECK(s.ch->pipeline().names() == std::vector<std::string>{"ws-codec", "ws"});
+  CHECK(s.ch->pipeline().names() == std::vector<std::string>{"ws"});
 }
 
 TEST_CASE("handshake: each broken rule has its status, and HTTP goes on", "[websocket][handshake]") {
@@ -471,4 +471,40 @@ TEST_CASE("session: a handler that throws closes with 1011, telling the peer not
   REQUIRE(f.size() == 1);
   CHECK(f[0].close_code() == close_code::internal_error);
   CHECK(f[0].payload.find("secret") == std::string::npos);
+}
+
+TEST_CASE("session: what it holds between reads counts as the channel's memory, and is let go", "[websocket][session]") {
+  Server s;
+  s.open();
+  Channel& channel = s.ch->channel();
+  std::size_t idle = channel.held_bytes();
+  SECTION("a frame cut by a read") {
+    std::string frame = client_frame(WebSocketOpcode::text, std::string(300, 'a'));
+    s.send(frame.substr(0, 100));
+    CHECK(channel.held_bytes() == idle + 100);
+    s.send(frame.substr(100));
+    CHECK(s.probe->events.back() == "message:" + std::string(300, 'a'));
+    s.take();
+    CHECK(channel.held_bytes() == idle);
+  }
+  SECTION("a message in fragments, with a ping between them") {
+    s.send(client_frame(WebSocketOpcode::text, "hello ", false));
+    CHECK(channel.held_bytes() == idle + 6);
+    s.send(client_frame(WebSocketOpcode::ping, "p"));
+    s.take();  // the pong
+    s.send(client_frame(WebSocketOpcode::continuation, "world", false));
+    CHECK(channel.held_bytes() == idle + 11);
+    s.send(client_frame(WebSocketOpcode::continuation, "!", true));
+    CHECK(s.probe->events.back() == "message:hello world!");
+    s.take();
+    CHECK(channel.held_bytes() == idle);
+  }
+  SECTION("a violation lets go of what was held") {
+    s.send(client_frame(WebSocketOpcode::binary, "part", false));
+    CHECK(channel.held_bytes() == idle + 4);
+    s.send(client_frame(WebSocketOpcode::text, "a new message inside the fragmented one"));
+    CHECK(s.probe->events.back() == "close:1002:new message inside a fragmented one");
+    s.take();
+    CHECK(channel.held_bytes() == idle);
+  }
 }

@@ -109,7 +109,7 @@ class WebSocket {
   virtual bool writable() const noexcept = 0;
   /// Whether the connection is open (the close handshake has not begun).
   virtual bool is_open() const noexcept = 0;
-  /// Messages dropped by SlowConsumerPolicy::drop.
+  /// Messages dropped by SlowConsumerPolicy::drop (counted up to 2^32 - 1).
   virtual std::uint64_t dropped_messages() const noexcept = 0;
   /// A reference that keeps the connection's memory alive (not the
   /// connection open): for other threads and later callbacks.
@@ -142,8 +142,8 @@ using WebSocketFactory = std::function<std::shared_ptr<WebSocketHandler>(HttpReq
 std::shared_ptr<HttpHandler> websocket_endpoint(WebSocketFactory factory, WebSocketOptions options = {});
 
 /// Puts a WebSocket on `channel` after a handshake made elsewhere (a custom
-/// transport; a test on an EmbeddedChannel): the frame codec ("ws-codec")
-/// and the session ("ws") at the end of its pipeline. The handler's on_open
+/// transport; a test on an EmbeddedChannel): one handler ("ws") at the end
+/// of its pipeline, which frames and unframes for itself. The handler's on_open
 /// runs before it returns. Loop thread.
 std::shared_ptr<WebSocket> start_websocket(Channel& channel, std::shared_ptr<WebSocketHandler> handler,
                                            WebSocketOptions options = {}, WebSocketRole role = WebSocketRole::server);

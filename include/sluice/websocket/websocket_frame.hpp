@@ -29,6 +29,10 @@
 #include "sluice/channel/handler.hpp"
 #include "sluice/core/buffer.hpp"
 
+namespace sluice::detail {
+class FrameDecoder;
+}
+
 namespace sluice {
 
 enum class WebSocketOpcode : std::uint8_t {
@@ -100,10 +104,13 @@ enum class WebSocketRole : std::uint8_t { server, client };
 /// fragments arrive (1007); a message beyond max_message_bytes, as soon as
 /// a frame header says so (1009). After a violation it throws
 /// WebSocketProtocolError and drops all further input. One per channel;
-/// loop thread only.
+/// loop thread only. A WebSocket made by websocket_endpoint,
+/// start_websocket or WebSocketClient does its framing itself, by the same
+/// rules, with no codec in its pipeline: this handler is for pipelines of
+/// your own.
 class WebSocketFrameCodec final : public Handler<Buffer, WebSocketMessage, WebSocketFrame, Buffer> {
  public:
-  WebSocketFrameCodec(WebSocketRole role, std::size_t max_message_bytes) noexcept;
+  WebSocketFrameCodec(WebSocketRole role, std::size_t max_message_bytes);
   ~WebSocketFrameCodec() override;
 
   void read(HandlerContext& ctx, Buffer& bytes) override;
@@ -114,20 +121,8 @@ class WebSocketFrameCodec final : public Handler<Buffer, WebSocketMessage, WebSo
   std::size_t held_bytes() const noexcept;
 
  private:
-  struct Fragments;
-  enum class Step : std::uint8_t { more, frame_done, stop };
-  Step decode_frame(HandlerContext& ctx, char* data, std::size_t len, std::size_t& used);
-  void deliver(HandlerContext& ctx, WebSocketOpcode opcode, bool fin, char* payload, std::size_t size);
-  void deliver_control(HandlerContext& ctx, WebSocketOpcode opcode, std::string_view payload);
-  [[noreturn]] void fail(std::uint16_t code, const char* reason);
-  void account(HandlerContext& ctx) noexcept;
-
-  Buffer partial_;                       // a frame cut by the end of a read
-  std::unique_ptr<Fragments> fragments_;  // a message arriving in fragments
-  std::uint32_t max_message_bytes_;
-  std::uint32_t accounted_ = 0;          // told to the channel (Channel::account_memory)
+  std::unique_ptr<detail::FrameDecoder> decoder_;
   WebSocketRole role_;
-  bool failed_ = false;
 };
 
 }  // namespace sluice
