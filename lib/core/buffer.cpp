@@ -69,6 +69,13 @@ Buffer Buffer::share() const noexcept {
 }
 
 void Buffer::release() noexcept {
+  if (storage_ != Storage::borrowed) free_storage();
+  data_ = nullptr;
+  capacity_ = reader_ = writer_ = 0;
+  storage_ = Storage::borrowed;
+}
+
+void Buffer::free_storage() noexcept {
   if (storage_ == Storage::pooled) {
     BufferPool::give_back(data_, capacity_);
   } else if (storage_ == Storage::shared) {
@@ -79,9 +86,6 @@ void Buffer::release() noexcept {
       ::operator delete(block);
     }
   }
-  data_ = nullptr;
-  capacity_ = reader_ = writer_ = 0;
-  storage_ = Storage::borrowed;
 }
 
 void Buffer::grow(std::size_t n) {

@@ -40,7 +40,9 @@ const llhttp_settings_t& RequestDecoder::settings() {
 
 void RequestDecoder::reset() noexcept {
   if (fresh_.body_stream) end_body_stream(499);
-  for (std::string* text : {&kept_.field, &kept_.value, &kept_.error_message}) clear_keeping(*text);
+  kept_.field.clear();
+  kept_.value.clear();
+  for (std::string* text : {&kept_.field.owned(), &kept_.value.owned(), &kept_.error_message}) clear_keeping(*text);
   fresh_ = {};
   input_follows_line_start_ = false;
 }
@@ -86,6 +88,9 @@ RequestDecoder::Event RequestDecoder::decode(const char*& data, std::size_t& len
   while (q > input_begin_ && (q[-1] == ' ' || q[-1] == '\t')) --q;
   if (q > input_begin_) input_follows_line_start_ = q[-1] == '\n';  // else: all SP/HT, unchanged
   if (event == Event::error) len = 0;  // nothing after a refused request is read
+  // A field cut by the end of this input outlives it.
+  kept_.field.keep();
+  kept_.value.keep();
   return event;
 }
 
@@ -203,7 +208,7 @@ inline int RequestDecoder::count_header_bytes(std::size_t len) {
 int RequestDecoder::on_header_field(llhttp_t* p, const char* at, std::size_t len) {
   RequestDecoder& d = of(p);
   if (d.count_header_bytes(len) != 0) return -1;
-  d.kept_.field.append(at, len);
+  d.kept_.field.add(at, len);
   return 0;
 }
 
@@ -226,30 +231,31 @@ int RequestDecoder::on_header_value(llhttp_t* p, const char* at, std::size_t len
   // line: not a fold.)
   if (len != 0 && d.value_is_folded(at)) return d.refuse(400, "Bad Request: obs-fold in a header value");
   if (d.count_header_bytes(len) != 0) return -1;
-  d.kept_.value.append(at, len);
+  d.kept_.value.add(at, len);
   return 0;
 }
 
 int RequestDecoder::on_header_value_complete(llhttp_t* p) {
   RequestDecoder& d = of(p);
-  std::string& value = d.kept_.value;
+  std::string_view field = d.kept_.field.view();
+  std::string_view value = d.kept_.value.view();
   if (++d.fresh_.header_count > d.options_->max_headers) return d.refuse(431, "Request Header Fields Too Large");
   // A field-name is a token, never empty; llhttp takes ": x" as a field.
-  if (d.kept_.field.empty()) return d.refuse(400, "Bad Request: a field with no name");
+  if (field.empty()) return d.refuse(400, "Bad Request: a field with no name");
   // llhttp strict mode refuses bare CR and LF; NUL is ours to catch.
-  if (value.find('\0') != std::string::npos) return d.refuse(400, "Bad Request: NUL in a header value");
+  if (value.find('\0') != std::string_view::npos) return d.refuse(400, "Bad Request: NUL in a header value");
   // Trailing whitespace is not part of a field value (RFC 9110 5.5);
   // llhttp drops only the leading.
-  value.resize(trim_ows(value).size());
+  value = value.substr(0, trim_ows(value).size());
   // Trailer fields (after a chunked body) are dropped: merged into the
   // header section they could pose as fields checked at the head
   // (RFC 9110 6.5.1).
   if (!d.fresh_.in_trailers) {
-    d.fresh_.facts.note(d.kept_.field);
-    d.fresh_.current->headers.add(d.kept_.field, value);
+    d.fresh_.facts.note(field);
+    d.fresh_.current->headers.add(field, value);
   }
   d.kept_.field.clear();
-  value.clear();
+  d.kept_.value.clear();
   return 0;
 }
 
