@@ -338,8 +338,9 @@ void HttpConnection::switch_protocols() {
   ctx_->loop().cancel_timeout(timer_);
   close_exchanges();
   account_memory();  // nothing held now but `rest`, which the next protocol accounts for
+  hand_answers();  // the 101, flushed first below
   drop_state();
-  ctx_->flush();  // the 101 leaves first
+  ctx_->flush();
   Channel& channel = ctx_->channel();
   Pipeline& pipeline = ctx_->pipeline();
   std::vector<std::string> names = pipeline.names();
@@ -419,8 +420,7 @@ void HttpConnection::begin_closing() {
 
 void HttpConnection::close_lingering() {
   if (conn_state_ != ConnState::closed) conn_state_ = ConnState::closing;
-  wrote_ = false;
-  ctx_->flush();
+  flush_answers();
   ctx_->channel().close_lingering();
 }
 

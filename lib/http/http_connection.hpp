@@ -33,6 +33,7 @@ struct RequestState {
     std::size_t in_flight = 0;   // exchanges in `queue`
     HttpMetrics* metrics = nullptr;  // the loop's (HttpMetrics::of, looked up once per state taken)
     Buffer held;                 // input not decoded yet while reading is stopped
+    Buffer answers;              // answers written this turn, not yet handed to the channel
     std::size_t bodies_held = 0;  // the request bodies of the exchanges in `queue`
     bool continue_owed = false;  // "100 Continue" waits for earlier answers to leave
     bool last_keep_alive = true; // the request handed on last keeps the connection
@@ -119,9 +120,9 @@ class HttpConnection final : public HttpServerCodec {
   const HttpCodecOptions& options() const noexcept override { return *options_; }
 
   // From the writers (ResponseWriter, ChunkedWriter), on the loop.
-  void complete(Exchange& exchange, HttpResponse response);
-  void complete_switching(Exchange& exchange, HttpResponse response, ProtocolSwitch next);
-  void begin_stream(Exchange& exchange, HttpResponse head);
+  void complete(Exchange& exchange, HttpResponse&& response);
+  void complete_switching(Exchange& exchange, HttpResponse&& response, ProtocolSwitch&& next);
+  void begin_stream(Exchange& exchange, HttpResponse&& head);
   void stream_write(Exchange& exchange, Buffer chunk);
   void stream_end(Exchange& exchange);
   void watch_writable(Exchange& exchange, std::function<void()> fn);
@@ -172,7 +173,11 @@ class HttpConnection final : public HttpServerCodec {
   void write_response(Exchange& exchange);
   void write_stream_head(Exchange& exchange);
   void write_chunk(Exchange& exchange, Buffer& chunk);
+  Buffer& answers();
+  void answer_written();
   void put(Buffer& bytes);
+  void hand_answers();
+  void flush_answers();
   void finish(Exchange& exchange);
   void observe_answer(const Exchange& exchange);
   void answered(Exchange& exchange);
@@ -214,10 +219,7 @@ class HttpConnection::Entered {
       return;
     }
     c_.account_memory();
-    if (c_.wrote_) {
-      c_.wrote_ = false;
-      c_.ctx_->flush();
-    }
+    if (c_.wrote_) c_.flush_answers();
   }
   Entered(const Entered&) = delete;
   Entered& operator=(const Entered&) = delete;

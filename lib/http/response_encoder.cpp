@@ -68,12 +68,19 @@ bool server_owned(std::string_view name) noexcept {
 
 Buffer encode_head(const HttpResponse& response, const ResponseFraming& framing, std::string_view server_name,
                    std::string_view date, std::size_t extra_room) {
+  Buffer head;
+  append_head(head, response, framing, server_name, date, extra_room);
+  return head;
+}
+
+void append_head(Buffer& head, const HttpResponse& response, const ResponseFraming& framing,
+                 std::string_view server_name, std::string_view date, std::size_t extra_room) {
   // The head's size is bounded before a byte is written: 64 covers the
   // status line's and the fixed fields' punctuation, 40 the framing field,
   // 24 the Connection field.
   std::string_view reason = reason_phrase(response.status);
-  Buffer head(64 + reason.size() + server_name.size() + date.size() + 40 + 24 + response.headers.text_bytes() +
-              4 * response.headers.size() + extra_room);
+  head.ensure_writable(64 + reason.size() + server_name.size() + date.size() + 40 + 24 +
+                       response.headers.text_bytes() + 4 * response.headers.size() + extra_room);
   char* const start = head.begin_write();
   HeadWriter w{start};
   put_status_line(w, response.status);
@@ -85,7 +92,6 @@ Buffer encode_head(const HttpResponse& response, const ResponseFraming& framing,
   }
   w.put("\r\n");
   head.has_written(static_cast<std::size_t>(w.p - start));
-  return head;
 }
 
 void frame_chunk(Buffer& chunk) {

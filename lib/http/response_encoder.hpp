@@ -45,6 +45,10 @@ constexpr bool status_has_no_body(int status) noexcept {
 /// appended in place). Pure; any thread.
 Buffer encode_head(const HttpResponse& response, const ResponseFraming& framing, std::string_view server_name,
                    std::string_view date, std::size_t extra_room = 0);
+/// The same head appended to `out` (the answers of a pipelined batch
+/// gather in one buffer).
+void append_head(Buffer& out, const HttpResponse& response, const ResponseFraming& framing,
+                 std::string_view server_name, std::string_view date, std::size_t extra_room = 0);
 
 /// Frames `chunk` (not empty) as one chunk of a chunked body: the size line
 /// before it (in its prependable room when it owns its storage), CRLF after.
