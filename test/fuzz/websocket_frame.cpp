@@ -2,8 +2,9 @@
 //
 // Input: [flags][max][cuts: 3 bytes][bytes from the client].
 //   flags bit 0: the codec alone (WebSocketFrameCodec, then a recorder),
-//   else a whole WebSocket (codec and session, start_websocket) whose
-//   handler echoes each message; max: max_message_bytes (0-255).
+//   else a whole WebSocket (start_websocket: the session, which decodes
+//   with the same FrameDecoder and encodes for itself) whose handler
+//   echoes each message; max: max_message_bytes (0-255).
 //
 // Invariants:
 //   - whole or cut, the same messages, the same close code and, for a
