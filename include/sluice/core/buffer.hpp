@@ -62,7 +62,8 @@ class Buffer {
   Buffer& operator=(const Buffer&) = delete;
   // Most buffers that end hold nothing (moved from, or never filled): the
   // test is inline and only storage of our own costs a call
-  // (tools/profile: Buffer::release 111 -> ? instructions a request).
+  // (tools/profile --depth 16: Buffer::release, and free_storage since,
+  // 111 -> 20 instructions a request).
   ~Buffer() {
     if (storage_ != Storage::borrowed) free_storage();
   }
