@@ -26,18 +26,6 @@ BufferPool::~BufferPool() {
 BufferPool* BufferPool::local() noexcept { return t_pool; }
 void BufferPool::set_local(BufferPool* pool) noexcept { t_pool = pool; }
 
-std::size_t BufferPool::block_size_for(std::size_t bytes) noexcept {
-  if (bytes <= kMinBlock) return kMinBlock;
-  if (bytes > kMaxPooledBlock) return bytes;
-  return std::bit_ceil(bytes);
-}
-
-int BufferPool::class_of(std::size_t block_size) noexcept {
-  // (x & (x - 1)), not std::has_single_bit: without -mpopcnt that is a libgcc call.
-  if (block_size > kMaxPooledBlock || block_size == 0 || (block_size & (block_size - 1)) != 0) return -1;
-  return std::countr_zero(block_size) - std::countr_zero(kMinBlock);
-}
-
 char* BufferPool::take(std::size_t block_size) {
   if (t_pool != nullptr) return t_pool->take_block(block_size);
   return static_cast<char*>(::operator new(block_size));

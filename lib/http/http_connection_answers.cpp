@@ -2,6 +2,8 @@
 // written in request order, and what the connection does after each.
 #include "http_connection.hpp"
 
+#include <algorithm>
+
 #include "recycler.hpp"
 #include "response_encoder.hpp"
 #include "sluice/core/log.hpp"
@@ -99,12 +101,13 @@ void HttpConnection::pump() {
   ExchangeQueue& queue = state_->queue;
   while (!queue.empty() && conn_state_ != ConnState::closed && ctx_->channel().is_active()) {
     // Held here too: a write may close the channel and empty the queue.
-    std::shared_ptr<Exchange> front = queue.front();
-    if (front->stage == Exchange::Stage::ready) {
-      queue.pop_front();
+    std::shared_ptr<Exchange> front;
+    if (queue.front()->stage == Exchange::Stage::ready) {
+      front = queue.pop_front();
       write_response(*front);
-    } else if (!pump_streaming(front)) {
-      break;  // later answers wait for this one
+    } else {
+      front = queue.front();
+      if (!pump_streaming(front)) break;  // later answers wait for this one
     }
     finish(*front);
     answered(*front);
@@ -212,8 +215,10 @@ void HttpConnection::finish(Exchange& exchange) {
   exchange.stage = Exchange::Stage::done;
   exchange.loop->cancel_timeout(exchange.deadline);
   exchange.on_deadline = nullptr;
+  std::uint64_t& answered_at = state_->fresh.answered_at_ns;
+  if (answered_at == 0) answered_at = uv_hrtime();
   state_->fresh.metrics->answered(exchange.request->method, exchange.response.status,
-                                  uv_hrtime() - exchange.read_at_ns);
+                                  answered_at - std::min(answered_at, exchange.read_at_ns));
   for (auto& hook : exchange.after_send) hook(exchange.response.status, exchange.body_bytes);
   exchange.after_send.clear();
   exchange.before_send.clear();

@@ -16,6 +16,20 @@ void clear_keeping(std::string& text) noexcept {
   text.clear();
   if (text.capacity() > kMaxKeptScratch) text.shrink_to_fit();
 }
+
+// The common methods' names without llhttp_method_name()'s strlen.
+std::string_view method_name(llhttp_method_t method) noexcept {
+  switch (method) {
+    case HTTP_GET: return "GET";
+    case HTTP_HEAD: return "HEAD";
+    case HTTP_POST: return "POST";
+    case HTTP_PUT: return "PUT";
+    case HTTP_DELETE: return "DELETE";
+    case HTTP_PATCH: return "PATCH";
+    case HTTP_OPTIONS: return "OPTIONS";
+    default: return llhttp_method_name(method);
+  }
+}
 }  // namespace
 
 // One table of callbacks for every connection (llhttp keeps a pointer).
@@ -263,7 +277,7 @@ int RequestDecoder::on_headers_complete(llhttp_t* p) {
   RequestDecoder& d = of(p);
   d.fresh_.in_trailers = true;
   HttpRequest& r = *d.fresh_.current;
-  r.method = llhttp_method_name(static_cast<llhttp_method_t>(llhttp_get_method(p)));
+  r.method = method_name(static_cast<llhttp_method_t>(llhttp_get_method(p)));
   r.version_major = llhttp_get_http_major(p);
   r.version_minor = llhttp_get_http_minor(p);
   r.keep_alive = llhttp_should_keep_alive(p) != 0;

@@ -58,10 +58,24 @@ void put_framing(HeadWriter& w, int status, const ResponseFraming& framing) {
   }
 }
 
-// The fields whose values the server decides.
+// The fields whose values the server decides. By length first: most
+// fields an application sets (Content-Type, Cache-Control) have none of
+// these lengths and cost no comparison.
 bool server_owned(std::string_view name) noexcept {
-  return iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") || iequals(name, "Connection") ||
-         iequals(name, "Date");
+  switch (name.size()) {
+    case 4: return iequals(name, "Date");
+    case 10: return iequals(name, "Connection");
+    case 14: return iequals(name, "Content-Length");
+    case 17: return iequals(name, "Transfer-Encoding");
+    default: return false;
+  }
+}
+
+bool sets_server(const HttpHeaders& headers) noexcept {
+  for (const auto& [name, value] : headers) {
+    if (name.size() == 6 && iequals(name, "Server")) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -78,13 +92,13 @@ void append_head(Buffer& head, const HttpResponse& response, const ResponseFrami
   // The head's size is bounded before a byte is written: 64 covers the
   // status line's and the fixed fields' punctuation, 40 the framing field,
   // 24 the Connection field.
-  std::string_view reason = reason_phrase(response.status);
-  head.ensure_writable(64 + reason.size() + server_name.size() + date.size() + 40 + 24 +
+  std::size_t reason_bytes = response.status == 200 ? 2 : reason_phrase(response.status).size();
+  head.ensure_writable(64 + reason_bytes + server_name.size() + date.size() + 40 + 24 +
                        response.headers.text_bytes() + 4 * response.headers.size() + extra_room);
   char* const start = head.begin_write();
   HeadWriter w{start};
   put_status_line(w, response.status);
-  if (!server_name.empty() && !response.headers.contains("Server")) w.put_field("Server", server_name);
+  if (!server_name.empty() && !sets_server(response.headers)) w.put_field("Server", server_name);
   w.put_field("Date", date);
   put_framing(w, response.status, framing);
   for (const auto& [name, value] : response.headers) {
@@ -114,19 +128,20 @@ std::string_view http_date(const EventLoop& loop) {
   thread_local std::uint64_t recheck_at = 0;  // on cached_loop's clock
   thread_local std::time_t cached_second = 0;
   thread_local char text[40];
+  thread_local std::size_t text_bytes = 0;  // kept: the text as a view costs no strlen per answer
   std::uint64_t now_ms = loop.now();
-  if (&loop == cached_loop && now_ms < recheck_at) return text;
+  if (&loop == cached_loop && now_ms < recheck_at) return {text, text_bytes};
   timespec wall{};
   clock_gettime(CLOCK_REALTIME, &wall);
   if (wall.tv_sec != cached_second) {
     cached_second = wall.tv_sec;
     std::tm tm{};
     gmtime_r(&cached_second, &tm);
-    std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    text_bytes = std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
   }
   cached_loop = &loop;
   recheck_at = now_ms + static_cast<std::uint64_t>(1000 - wall.tv_nsec / 1'000'000);
-  return text;
+  return {text, text_bytes};
 }
 
 }  // namespace sluice::detail
