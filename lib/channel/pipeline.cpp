@@ -63,7 +63,6 @@ void HandlerContext::destroy(HandlerContext* ctx) noexcept {
 }
 
 std::string_view HandlerContext::name() const noexcept { return detail::HandlerNames::name_of(name_); }
-Channel& HandlerContext::channel() const noexcept { return pipeline_->channel(); }
 EventLoop& HandlerContext::loop() const noexcept { return pipeline_->channel().loop(); }
 
 template <class Fn>

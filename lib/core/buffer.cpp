@@ -1,6 +1,7 @@
 #include "sluice/core/buffer.hpp"
 
 #include <atomic>
+#include <cstring>
 #include <limits>
 #include <new>
 #include <stdexcept>
@@ -29,7 +30,8 @@ Buffer::Buffer(std::size_t writable) {
 
 Buffer Buffer::copy_of(std::string_view bytes) {
   Buffer b(bytes.size());
-  b.append(bytes);
+  if (!bytes.empty()) std::memcpy(b.data_ + b.writer_, bytes.data(), bytes.size());  // room made above
+  b.writer_ += static_cast<std::uint32_t>(bytes.size());
   return b;
 }
 

@@ -26,20 +26,9 @@ BufferPool::~BufferPool() {
 BufferPool* BufferPool::local() noexcept { return t_pool; }
 void BufferPool::set_local(BufferPool* pool) noexcept { t_pool = pool; }
 
-char* BufferPool::take(std::size_t block_size) {
-  if (t_pool != nullptr) return t_pool->take_block(block_size);
-  return static_cast<char*>(::operator new(block_size));
-}
-
-void BufferPool::give_back(char* block, std::size_t block_size) noexcept {
-  if (t_pool != nullptr) {
-    t_pool->give_back_block(block, block_size);
-  } else {
-    ::operator delete(static_cast<void*>(block));
-  }
-}
-
-char* BufferPool::take_block(std::size_t block_size) {
+// Inline into take() and give_back(), their only callers: one call, not
+// two, for each buffer a request takes and gives back.
+inline char* BufferPool::take_block(std::size_t block_size) {
   int cls = class_of(block_size);
   if (cls >= 0 && free_[cls] != nullptr) {
     FreeBlock* block = free_[cls];
@@ -70,7 +59,7 @@ std::size_t BufferPool::trim() noexcept {
   return freed;
 }
 
-void BufferPool::give_back_block(char* block, std::size_t block_size) noexcept {
+inline void BufferPool::give_back_block(char* block, std::size_t block_size) noexcept {
   int cls = class_of(block_size);
   if (cls < 0 || stats_.cached_bytes + block_size > cache_limit_bytes_) {
     ::operator delete(static_cast<void*>(block));
@@ -79,6 +68,19 @@ void BufferPool::give_back_block(char* block, std::size_t block_size) noexcept {
   auto* node = ::new (static_cast<void*>(block)) FreeBlock{free_[cls]};
   free_[cls] = node;
   stats_.cached_bytes += block_size;
+}
+
+char* BufferPool::take(std::size_t block_size) {
+  if (t_pool != nullptr) return t_pool->take_block(block_size);
+  return static_cast<char*>(::operator new(block_size));
+}
+
+void BufferPool::give_back(char* block, std::size_t block_size) noexcept {
+  if (t_pool != nullptr) {
+    t_pool->give_back_block(block, block_size);
+  } else {
+    ::operator delete(static_cast<void*>(block));
+  }
 }
 
 }  // namespace sluice

@@ -10,6 +10,7 @@ void Exchange::reset() noexcept {
   loop = nullptr;
   channel = nullptr;
   connection.reset();
+  owner = nullptr;
   answered.store(false, std::memory_order_relaxed);
   closed.store(false, std::memory_order_relaxed);
   queued_bytes.store(0, std::memory_order_relaxed);

@@ -61,7 +61,7 @@ RequestState& HttpConnection::take_state() {
   // reference (the channel's count, this object's address).
   std::shared_ptr<HttpConnection> self(ctx_->channel().shared_from_this(), this);
   state_ = RequestState::take(*this, *options_, self).release();
-  state_->fresh.metrics = &HttpMetrics::of(ctx_->loop());
+  state_->fresh.metrics = &HttpMetrics::of(loop());
   return *state_;
 }
 
@@ -172,7 +172,7 @@ void HttpConnection::decode(const char* data, std::size_t len) {
 bool HttpConnection::on_event(RequestDecoder::Event event, const char*& data, std::size_t& len) {
   using Event = RequestDecoder::Event;
   if ((event == Event::head || event == Event::request) &&
-      ctx_->loop().memory().level() == MemoryBudget::Level::full) {
+      loop().memory().level() == MemoryBudget::Level::full) {
     // The loop holds its whole memory budget: a new request is refused
     // rather than queued (the answer says when to try again).
     fail(503, "Service Unavailable");
@@ -262,10 +262,11 @@ void HttpConnection::hand_on(HttpRequestPtr request) {
   exchange->request_body_held = request->body.size();
   s.fresh.bodies_held += exchange->request_body_held;
   exchange->request = std::move(request);
-  exchange->loop = &ctx_->loop();
+  exchange->loop = &loop();
   exchange->channel = &ctx_->channel();
   exchange->connection = s.fresh.self;
-  exchange->read_at_ns = ctx_->loop().woke_at_ns();
+  exchange->owner = this;
+  exchange->read_at_ns = loop().woke_at_ns();
   s.queue.push_back(exchange);
   ++s.fresh.in_flight;
   s.fresh.metrics->in_flight.add(1);
@@ -308,7 +309,7 @@ void HttpConnection::resume_reading(ConnState into) {
 // flush, or inside decode(), here).
 void HttpConnection::resume_when_writable() {
   if (conn_state_ != ConnState::awaiting_answers) return;
-  ctx_->loop().post([weak = state_->fresh.self] {
+  loop().post([weak = state_->fresh.self] {
     auto self = weak.lock();
     if (!self || self->state_ == nullptr) return;
     Entered entered(*self);
@@ -335,7 +336,7 @@ void HttpConnection::switch_protocols() {
   Buffer rest = std::move(s.fresh.held);
   conn_state_ = ConnState::switched;
   disarm();
-  ctx_->loop().cancel_timeout(timer_);
+  loop().cancel_timeout(timer_);
   close_exchanges();
   account_memory();  // nothing held now but `rest`, which the next protocol accounts for
   hand_answers();  // the 101, flushed first below
@@ -385,7 +386,7 @@ void HttpConnection::account_memory() noexcept {
 
 void HttpConnection::fail(int status, std::string message) {
   if (conn_state_ >= ConnState::closing) return;
-  HttpMetrics::of(ctx_->loop()).refused(status);
+  HttpMetrics::of(loop()).refused(status);
   conn_state_ = ConnState::closing;
   disarm();
   RequestState& s = state();
@@ -429,10 +430,10 @@ void HttpConnection::close_lingering() {
 inline void HttpConnection::arm(Timer kind, std::uint64_t ms) {
   timer_kind_ = kind;
   if (ms == 0) {
-    ctx_->loop().cancel_timeout(timer_);
+    loop().cancel_timeout(timer_);
     return;
   }
-  ctx_->loop().schedule_timeout(timer_, ms);
+  loop().schedule_timeout(timer_, ms);
 }
 
 // Keep-alive: the state is kept for a moment, so a busy connection never
@@ -441,7 +442,7 @@ inline void HttpConnection::arm(Timer kind, std::uint64_t ms) {
 void HttpConnection::arm_keep_alive_if_idle() {
   RequestState& s = *state_;
   if (conn_state_ != ConnState::idle || s.fresh.in_flight != 0 || !s.fresh.held.empty()) return;
-  s.fresh.idle_since = ctx_->loop().now();
+  s.fresh.idle_since = loop().now();
   std::uint64_t total = options_->keep_alive_timeout_ms;
   if (total != 0 && total <= kKeepStateMs) {
     arm(Timer::idle, total);
@@ -461,7 +462,7 @@ void HttpConnection::on_timer(void* self) {
   if (kind == Timer::keep_alive) {
     c.keep_alive_passed();
   } else if (kind == Timer::idle) {
-    HttpMetrics::of(c.ctx_->loop()).timed_out(HttpMetrics::Timeout::keep_alive);
+    HttpMetrics::of(c.loop()).timed_out(HttpMetrics::Timeout::keep_alive);
     c.ctx_->close();  // an idle keep-alive connection just goes, as in nginx
   } else if (kind == Timer::header || kind == Timer::body) {
     c.timed_out(kind);
@@ -483,18 +484,18 @@ void HttpConnection::keep_alive_passed() {
   }
   std::uint64_t total = options_->keep_alive_timeout_ms;
   if (total == 0) return;  // no keep-alive timeout
-  std::uint64_t idle_for = ctx_->loop().now() - idle_since;
+  std::uint64_t idle_for = loop().now() - idle_since;
   if (idle_for < total) {
     arm(Timer::idle, total - idle_for);
   } else {
-    HttpMetrics::of(ctx_->loop()).timed_out(HttpMetrics::Timeout::keep_alive);
+    HttpMetrics::of(loop()).timed_out(HttpMetrics::Timeout::keep_alive);
     ctx_->close();  // the timer fired late: the whole timeout has passed
   }
 }
 
 // The header or body timer ran out.
 void HttpConnection::timed_out(Timer kind) {
-  HttpMetrics::of(ctx_->loop()).timed_out(kind == Timer::header ? HttpMetrics::Timeout::header
+  HttpMetrics::of(loop()).timed_out(kind == Timer::header ? HttpMetrics::Timeout::header
                                                                  : HttpMetrics::Timeout::body);
   RequestState& s = state();
   if (kind == Timer::header && requests_ == 0 && !s.decoder.in_message() && s.fresh.held.empty()) {
@@ -506,7 +507,7 @@ void HttpConnection::timed_out(Timer kind) {
 
 void HttpConnection::send_timed_out() {
   Entered entered(*this);
-  HttpMetrics::of(ctx_->loop()).timed_out(HttpMetrics::Timeout::send);
+  HttpMetrics::of(loop()).timed_out(HttpMetrics::Timeout::send);
   log().debug("channel {}: the client read nothing for {} ms: closing", ctx_->channel().id(),
               options_->send_timeout_ms);
   ctx_->channel().close_now();

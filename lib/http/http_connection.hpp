@@ -142,6 +142,9 @@ class HttpConnection final : public HttpServerCodec {
   enum class Timer : std::uint8_t { none, header, body, keep_alive, idle };
   static constexpr std::uint64_t kKeepStateMs = 100;
 
+  // The channel's loop, without HandlerContext::loop()'s call.
+  EventLoop& loop() const noexcept { return ctx_->channel().loop(); }
+
   // ---- reading (http_connection.cpp) ----
   RequestState& state() { return state_ != nullptr ? *state_ : take_state(); }
   RequestState& take_state();
@@ -174,8 +177,10 @@ class HttpConnection final : public HttpServerCodec {
 
   // ---- answering (http_connection_answers.cpp) ----
   void pump();
+  bool writes_next(const Exchange& exchange) const;
+  void answer_front(HttpResponse& response);
   bool pump_streaming(const std::shared_ptr<Exchange>& front);
-  void write_response(Exchange& exchange);
+  void write_response(Exchange& exchange, HttpResponse& response);
   void write_stream_head(Exchange& exchange);
   void write_chunk(Exchange& exchange, Buffer& chunk);
   Buffer& answers();

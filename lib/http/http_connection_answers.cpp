@@ -32,10 +32,20 @@ void HttpConnection::complete(Exchange& exchange, HttpResponse&& response) {
   if (exchange.stage != Exchange::Stage::waiting || exchange.closed) return;
   Entered entered(*this);
   for (auto& hook : exchange.before_send) hook(response);
-  exchange.response = std::move(response);
-  exchange.body_bytes = exchange.response.body.readable_bytes();
+  exchange.body_bytes = response.body.readable_bytes();
   exchange.stage = Exchange::Stage::ready;
-  pump();
+  if (writes_next(exchange)) {
+    // First in line (the usual case): written from where it is, not moved
+    // into the exchange to wait (tools/profile: about 60 instructions a
+    // request). The exchange keeps the status for finish().
+    exchange.response.status = response.status;
+    pumping_ = true;
+    answer_front(response);
+    pumping_ = false;
+  } else {
+    exchange.response = std::move(response);
+  }
+  pump();  // what was ready behind it
 }
 
 void HttpConnection::complete_switching(Exchange& exchange, HttpResponse&& response, ProtocolSwitch&& next) {
@@ -100,20 +110,37 @@ void HttpConnection::pump() {
   pumping_ = true;
   ExchangeQueue& queue = state_->queue;
   while (!queue.empty() && conn_state_ != ConnState::closed && ctx_->channel().is_active()) {
-    // Held here too: a write may close the channel and empty the queue.
-    std::shared_ptr<Exchange> front;
-    if (queue.front()->stage == Exchange::Stage::ready) {
-      front = queue.pop_front();
-      write_response(*front);
-    } else {
-      front = queue.front();
-      if (!pump_streaming(front)) break;  // later answers wait for this one
+    Exchange& first = *queue.front();
+    if (first.stage == Exchange::Stage::ready) {
+      answer_front(first.response);
+      continue;
     }
+    // Held here too: a write may close the channel and empty the queue.
+    std::shared_ptr<Exchange> front = queue.front();
+    if (!pump_streaming(front)) break;  // later answers wait for this one
     finish(*front);
     answered(*front);
     Recycler<Exchange>::give(front);
   }
   pumping_ = false;
+}
+
+// Whether `exchange`, ready, is written at once: it is first in line, and
+// nothing else is being written.
+bool HttpConnection::writes_next(const Exchange& exchange) const {
+  return !pumping_ && state_ != nullptr && !state_->queue.empty() && state_->queue.front().get() == &exchange &&
+         conn_state_ != ConnState::closed && ctx_->channel().is_active();
+}
+
+// The first exchange in line is ready with `response` (its own, or the
+// one its writer just gave): written, finished, and let go.
+void HttpConnection::answer_front(HttpResponse& response) {
+  // Out of the queue, and held here: a write may close the channel.
+  std::shared_ptr<Exchange> front = state_->queue.pop_front();
+  write_response(*front, response);
+  finish(*front);
+  answered(*front);
+  Recycler<Exchange>::give(front);
 }
 
 // The front answer streams: its head and held chunks go out once; true when
@@ -141,8 +168,7 @@ bool HttpConnection::pump_streaming(const std::shared_ptr<Exchange>& front) {
   return true;
 }
 
-void HttpConnection::write_response(Exchange& ex) {
-  HttpResponse& r = ex.response;
+void HttpConnection::write_response(Exchange& ex, HttpResponse& r) {
   bool body_allowed = !status_has_no_body(r.status);
   std::size_t body_bytes = r.body.readable_bytes();
   bool send_body = !ex.request->is_head() && body_allowed && body_bytes != 0;
@@ -150,7 +176,7 @@ void HttpConnection::write_response(Exchange& ex) {
   ResponseFraming framing{ResponseFraming::Body::content_length, body_allowed ? body_bytes : 0, ex.keep_alive,
                           ex.request->version_minor == 0, ex.protocol_switch != nullptr};
   Buffer& out = answers();
-  append_head(out, r, framing, options_->server_name, http_date(ctx_->loop()), inline_body ? body_bytes : 0);
+  append_head(out, r, framing, options_->server_name, http_date(loop()), inline_body ? body_bytes : 0);
   if (inline_body) out.append(r.body.view());
   answer_written();
   if (send_body && !inline_body) put(r.body);
@@ -163,7 +189,7 @@ void HttpConnection::write_stream_head(Exchange& ex) {
   if (http10) ex.keep_alive = false;
   ResponseFraming framing{ex.chunked ? ResponseFraming::Body::chunked : ResponseFraming::Body::until_close, 0,
                           ex.keep_alive, http10};
-  append_head(answers(), ex.response, framing, options_->server_name, http_date(ctx_->loop()));
+  append_head(answers(), ex.response, framing, options_->server_name, http_date(loop()));
   answer_written();
 }
 

@@ -18,8 +18,9 @@ void on_connection(const std::shared_ptr<detail::Exchange>& ex, Op op, Args&&...
   auto call = [op](const std::shared_ptr<detail::Exchange>& e, auto&&... a) {
     // An exchange closed or done may have outlived its connection (HTTP
     // leaves a channel that switches protocols), though not its channel.
-    if (e->closed || e->stage == detail::Exchange::Stage::done) return;
-    if (auto connection = e->connection.lock()) ((*connection).*op)(*e, std::forward<decltype(a)>(a)...);
+    // Open and not done, on the loop: its connection is alive (Exchange::owner).
+    if (e->closed.load(std::memory_order_relaxed) || e->stage == detail::Exchange::Stage::done) return;
+    (e->owner->*op)(*e, std::forward<decltype(a)>(a)...);
   };
   if (ex->loop->is_in_loop_thread()) {
     ex->loop->execute([&] { call(ex, std::forward<Args>(args)...); });

@@ -52,7 +52,7 @@ class Pipeline;
 /// number and what the context holds, packed in one word.
 class HandlerContext {
  public:
-  Channel& channel() const noexcept;
+  Channel& channel() const noexcept;  // inline, below Pipeline
   EventLoop& loop() const noexcept;
   Pipeline& pipeline() const noexcept { return *pipeline_; }
   /// Valid for the life of the process.
@@ -356,5 +356,9 @@ class Pipeline {
   // removal (most channels never remove a handler).
   std::unique_ptr<std::vector<HandlerContext*>> retired_;
 };
+
+// Inline: a handler asks for its channel on every message (tools/profile:
+// about 18 instructions a request as a call).
+inline Channel& HandlerContext::channel() const noexcept { return pipeline_->channel(); }
 
 }  // namespace sluice
