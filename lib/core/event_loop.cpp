@@ -233,7 +233,7 @@ void EventLoop::drain_posted_tasks() {
   }
 }
 
-void EventLoop::run_deferred() noexcept {
+void EventLoop::run_deferred_tasks() noexcept {
   // A deferred task may defer more: they run in this pass too. Swapped out
   // first, so a task that defers never grows the vector being walked.
   while (!deferred_.empty()) {

@@ -31,7 +31,7 @@ void Exchange::reset() noexcept {
   read_at_ns = 0;
   on_writable = nullptr;
   protocol_switch = nullptr;
-  on_deadline = nullptr;
+  drop_deadline();
   dispatching = false;
   deadline_ms = 0;
 }

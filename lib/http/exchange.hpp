@@ -58,6 +58,12 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
   std::uint64_t read_at_ns = 0;       // when the loop woke to read the request (uv_hrtime)
   std::function<void()> on_writable;
   ProtocolSwitch protocol_switch;  // switch_protocols(): what takes over after this 101
+  // What runs at the deadline (ResponseWriter::at_deadline): a plain
+  // function when the caller has one (the server's RequestTimeout), else
+  // a std::function; at most one is set. The plain one costs no
+  // std::function made, moved and destroyed per request (tools/profile:
+  // about 50 instructions).
+  void (*on_deadline_plain)(const ResponseWriter&) = nullptr;
   std::function<void(const ResponseWriter&)> on_deadline;
   TimerWheel::Entry deadline{&Exchange::deadline_passed, this};
   // While the application is first called (dispatch), a deadline is only
@@ -66,11 +72,21 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
   bool dispatching = false;
   std::uint64_t deadline_ms = 0;
 
+  bool has_deadline() const noexcept { return on_deadline_plain != nullptr || on_deadline != nullptr; }
+  void drop_deadline() noexcept {
+    on_deadline_plain = nullptr;
+    if (on_deadline) on_deadline = nullptr;
+  }
+
   static void deadline_passed(void* self) {
     auto* ex = static_cast<Exchange*>(self);
+    auto plain = std::exchange(ex->on_deadline_plain, nullptr);
     auto fn = std::move(ex->on_deadline);
     ex->on_deadline = nullptr;
-    if (fn && ex->stage != Stage::done && !ex->closed.load(std::memory_order_relaxed)) {
+    if (ex->stage == Stage::done || ex->closed.load(std::memory_order_relaxed)) return;
+    if (plain != nullptr) {
+      plain(ResponseWriter(ex->shared_from_this()));
+    } else if (fn) {
       fn(ResponseWriter(ex->shared_from_this()));
     }
   }

@@ -240,7 +240,7 @@ void HttpConnection::flush_answers() {
 void HttpConnection::finish(Exchange& exchange) {
   exchange.stage = Exchange::Stage::done;
   exchange.loop->cancel_timeout(exchange.deadline);
-  exchange.on_deadline = nullptr;
+  exchange.drop_deadline();
   std::uint64_t& answered_at = state_->fresh.answered_at_ns;
   if (answered_at == 0) answered_at = uv_hrtime();
   state_->fresh.metrics->answered(exchange.request->method, exchange.response.status,
@@ -308,7 +308,7 @@ void HttpConnection::close_exchanges() noexcept {
     // Unlinked here, on the loop: the last writer may drop the exchange on
     // another thread.
     ex.loop->cancel_timeout(ex.deadline);
-    ex.on_deadline = nullptr;
+    ex.drop_deadline();
     notify_writable(ex);  // a producer learns the connection is gone
   });
   queue.clear();

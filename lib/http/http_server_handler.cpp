@@ -28,9 +28,9 @@ class AppDispatcher final : public HttpServerHandler {
       detail::answer_current_exception(request, ResponseWriter(exchange));
     }
     ex.dispatching = false;
-    // A deadline asked for during dispatch (on_deadline set, not yet on the
+    // A deadline asked for during dispatch (has_deadline(), not yet on the
     // wheel) is armed now, unless the answer already came.
-    if (ex.on_deadline && !ex.deadline.is_scheduled() && !ex.answered.load(std::memory_order_acquire) &&
+    if (ex.has_deadline() && !ex.deadline.is_scheduled() && !ex.answered.load(std::memory_order_acquire) &&
         !ex.closed.load(std::memory_order_relaxed)) {
       ex.loop->schedule_timeout(ex.deadline, ex.deadline_ms);
     }

@@ -296,7 +296,7 @@ void RequestId::handle(HttpRequest& request, ResponseWriter response, const Next
 // ---- RequestTimeout ----
 
 void RequestTimeout::handle(HttpRequest& request, ResponseWriter response, const Next& next) {
-  response.at_deadline(timeout_ms_, [](const ResponseWriter& late) {
+  response.at_deadline_plain(timeout_ms_, [](const ResponseWriter& late) {
     if (late.answered()) return;
     if (EventLoop* loop = EventLoop::current()) {
       auto& metrics = detail::HttpMetrics::of(*loop);

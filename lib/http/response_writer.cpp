@@ -28,6 +28,12 @@ void on_connection(const std::shared_ptr<detail::Exchange>& ex, Op op, Args&&...
     ex->loop->post(Task([ex, call, ... a = std::forward<Args>(args)]() mutable { call(ex, std::move(a)...); }));
   }
 }
+void arm_deadline(detail::Exchange& ex, std::uint64_t ms) {
+  ex.deadline_ms = ms;
+  if (!ex.dispatching) {  // during dispatch: armed after it, if still unanswered
+    ex.loop->schedule_timeout(ex.deadline, ms);
+  }
+}
 }  // namespace
 
 void ResponseWriter::send(HttpResponse response) const {
@@ -58,11 +64,15 @@ void ResponseWriter::after_send(std::function<void(int, std::size_t)> hook) cons
 }
 
 void ResponseWriter::at_deadline(std::uint64_t ms, std::function<void(const ResponseWriter&)> fn) const {
+  exchange_->on_deadline_plain = nullptr;
   exchange_->on_deadline = std::move(fn);
-  exchange_->deadline_ms = ms;
-  if (!exchange_->dispatching) {  // during dispatch: armed after it, if still unanswered
-    exchange_->loop->schedule_timeout(exchange_->deadline, ms);
-  }
+  arm_deadline(*exchange_, ms);
+}
+
+void ResponseWriter::at_deadline_plain(std::uint64_t ms, void (*fn)(const ResponseWriter&)) const {
+  if (exchange_->on_deadline) exchange_->on_deadline = nullptr;
+  exchange_->on_deadline_plain = fn;
+  arm_deadline(*exchange_, ms);
 }
 
 void ChunkedWriter::write(std::string_view bytes) const {

@@ -247,6 +247,13 @@ bool Router::streams_body(const HttpRequest& request) const {
 }
 
 void Router::handle(HttpRequest& request, ResponseWriter response) {
+  // A literal route (the usual request) by its hash alone, before anything
+  // a miss needs is made (tools/profile: about 25 instructions a request).
+  std::string_view path = request.path();
+  if (const Route* literal = exact(request.method, path)) {
+    dispatch(*literal, nullptr, request, std::move(response));
+    return;
+  }
   if (request.target == "*") {
     if (request.method != "OPTIONS") {
       response.send(HttpResponse::error(400, "Bad Request: '*' is only for OPTIONS"));
@@ -261,17 +268,9 @@ void Router::handle(HttpRequest& request, ResponseWriter response) {
     return;
   }
   std::string allow;
-  const Parts* parts = nullptr;
-  if (const Route* route = find(request.method, request.path(), &allow, &parts)) {
-    if (parts != nullptr) fill_params(*route, *parts, request.params);
-    // The codec streams only a body that follows, and only when told the
-    // route streams it: a streamed route's handler gets a stream whatever
-    // the request's shape (with the body, when it was read whole).
-    if (route->options.stream_body && !request.body_stream) {
-      request.body_stream = HttpBodyStream::finished(std::move(request.body));
-      request.body.clear();
-    }
-    route->handler->handle(request, std::move(response));
+  const Parts& parts = split_path(path);
+  if (const Route* route = best(request.method, parts, &allow)) {
+    dispatch(*route, &parts, request, std::move(response));
     return;
   }
   if (allow.empty()) {
@@ -281,6 +280,18 @@ void Router::handle(HttpRequest& request, ResponseWriter response) {
   } else {
     response.send(HttpResponse::error(405).header("Allow", allow));
   }
+}
+
+void Router::dispatch(const Route& route, const Parts* parts, HttpRequest& request, ResponseWriter response) {
+  if (parts != nullptr) fill_params(route, *parts, request.params);
+  // The codec streams only a body that follows, and only when told the
+  // route streams it: a streamed route's handler gets a stream whatever
+  // the request's shape (with the body, when it was read whole).
+  if (route.options.stream_body && !request.body_stream) {
+    request.body_stream = HttpBodyStream::finished(std::move(request.body));
+    request.body.clear();
+  }
+  route.handler->handle(request, std::move(response));
 }
 
 }  // namespace sluice

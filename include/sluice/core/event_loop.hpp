@@ -242,7 +242,12 @@ class EventLoop {
   void bind_to_current_thread();
   void run_posted_tasks();
   void drain_posted_tasks();
-  void run_deferred() noexcept;
+  // Inline check: run twice an iteration, nearly always with nothing
+  // deferred (tools/profile: about 40 instructions a read as a call).
+  void run_deferred() noexcept {
+    if (!deferred_.empty()) run_deferred_tasks();
+  }
+  void run_deferred_tasks() noexcept;
   void add_timer(TimerId id, std::uint64_t delay_ms, std::uint64_t period_ms, Task task);
   void run_due_timers();
   void arm_timer();

@@ -69,6 +69,8 @@ class ResponseWriter {
 
  private:
   friend class ChunkedWriter;
+  friend class RequestTimeout;  // at_deadline with a plain function: no std::function per request
+  void at_deadline_plain(std::uint64_t ms, void (*fn)(const ResponseWriter&)) const;
   std::shared_ptr<detail::Exchange> exchange_;
 };
 

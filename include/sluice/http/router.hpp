@@ -72,6 +72,9 @@ class Router final : public HttpHandler {
   /// The route for this method and path, or nullptr; `allow` (when not null)
   /// gets the methods the path has, but only when no route was found.
   const Route* best(std::string_view method, const Parts& parts, std::string* allow) const;
+  /// Runs `route`'s handler (`parts`: the split path, for a route with
+  /// parameters; nullptr for a literal one).
+  static void dispatch(const Route& route, const Parts* parts, HttpRequest& request, ResponseWriter response);
   /// The route for `method` on `path`: a literal route by its exact
   /// spelling, else the most specific match (then *parts is the split path,
   /// for fill_params). With `allow`, a miss lists the path's methods there.
