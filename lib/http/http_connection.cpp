@@ -153,6 +153,7 @@ void HttpConnection::writability_changed(HandlerContext& ctx, bool writable) {
 
 void HttpConnection::decode(const char* data, std::size_t len) {
   RequestDecoder& decoder = state_->decoder;
+  state_->fresh.input_bytes = len;
   decoding_ = true;
   while (len > 0 && reading()) {
     if (!on_event(decoder.decode(data, len), data, len)) break;

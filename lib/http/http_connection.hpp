@@ -48,6 +48,7 @@ struct RequestState {
     /// clock read per pipelined batch, not per answer (tools/profile:
     /// about 40 instructions a pipelined request).
     std::uint64_t answered_at_ns = 0;
+    std::size_t input_bytes = 0;  // of the input being decoded: how big a batch of answers to expect
   } fresh;
 
   static void send_timed_out(void* self);

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "short_copy.hpp"
 #include "sluice/core/event_loop.hpp"
 
 namespace sluice::detail {
@@ -15,7 +16,7 @@ namespace {
 struct HeadWriter {
   char* p;
   void put(std::string_view text) noexcept {
-    std::memcpy(p, text.data(), text.size());
+    copy_short(p, text.data(), text.size());
     p += text.size();
   }
   void put_number(std::uint64_t value) noexcept { p = std::to_chars(p, p + 20, value).ptr; }

@@ -243,6 +243,7 @@ TEST_CASE("request: the path ends at the first '?' or '#' wherever it falls in a
   // Bytes with the top bit set must not look like a separator.
   const std::string high = "/\xbf\xa3\xff\x80\x7f\xc0\xe3\xbf" "abc";
   CHECK(request_for(high + "?q").path() == high);
+  CHECK(request_for(high).path() == high);  // and in the last word, read overlapping the one before
 }
 
 TEST_CASE("request: path and query of absolute-form targets", "[http][messages]") {

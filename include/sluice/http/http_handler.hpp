@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "sluice/http/http_request.hpp"
@@ -108,8 +109,27 @@ class HttpHandler {
 };
 
 using HandlerFunction = std::function<void(HttpRequest&, ResponseWriter)>;
-/// Wraps a lambda as a handler.
+/// Wraps a std::function as a handler (an empty one throws std::invalid_argument).
 std::shared_ptr<HttpHandler> make_handler(HandlerFunction fn);
+
+/// A callable that handles a request: `fn(request, response)`.
+template <class F>
+concept HandlerCallable = std::is_invocable_v<F&, HttpRequest&, ResponseWriter>;
+
+/// Wraps a lambda (any callable but a std::function) as a handler, called
+/// directly: no std::function between the router and it.
+template <HandlerCallable F>
+std::shared_ptr<HttpHandler> make_handler(F fn) {
+  class CallableHandler final : public HttpHandler {
+   public:
+    explicit CallableHandler(F f) : fn_(std::move(f)) {}
+    void handle(HttpRequest& request, ResponseWriter response) override { fn_(request, std::move(response)); }
+
+   private:
+    F fn_;
+  };
+  return std::make_shared<CallableHandler>(std::move(fn));
+}
 
 class Middleware;
 

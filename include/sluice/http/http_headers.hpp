@@ -81,6 +81,7 @@ class HttpHeaders {
  private:
   // Whether `s` points into text_ (a view of one of our own fields).
   bool views_arena(std::string_view s) const noexcept;
+  void add_growing(std::string_view name, std::string_view value);
 
   // A field is its name followed by its value in text_.
   struct Slot {

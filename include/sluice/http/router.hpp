@@ -31,14 +31,21 @@ class Router final : public HttpHandler {
  public:
   Router& add(std::string_view method, std::string_view pattern, std::shared_ptr<HttpHandler> handler,
              RouteOptions options = {});
-  Router& add(std::string_view method, std::string_view pattern, HandlerFunction fn, RouteOptions options = {}) {
+  /// A lambda or std::function as the route's handler (see make_handler).
+  template <HandlerCallable F>
+  Router& add(std::string_view method, std::string_view pattern, F fn, RouteOptions options = {}) {
     return add(method, pattern, make_handler(std::move(fn)), options);
   }
-  Router& get(std::string_view pattern, HandlerFunction fn) { return add("GET", pattern, std::move(fn)); }
-  Router& post(std::string_view pattern, HandlerFunction fn) { return add("POST", pattern, std::move(fn)); }
-  Router& put(std::string_view pattern, HandlerFunction fn) { return add("PUT", pattern, std::move(fn)); }
-  Router& patch(std::string_view pattern, HandlerFunction fn) { return add("PATCH", pattern, std::move(fn)); }
-  Router& del(std::string_view pattern, HandlerFunction fn) { return add("DELETE", pattern, std::move(fn)); }
+  template <HandlerCallable F>
+  Router& get(std::string_view pattern, F fn) { return add("GET", pattern, std::move(fn)); }
+  template <HandlerCallable F>
+  Router& post(std::string_view pattern, F fn) { return add("POST", pattern, std::move(fn)); }
+  template <HandlerCallable F>
+  Router& put(std::string_view pattern, F fn) { return add("PUT", pattern, std::move(fn)); }
+  template <HandlerCallable F>
+  Router& patch(std::string_view pattern, F fn) { return add("PATCH", pattern, std::move(fn)); }
+  template <HandlerCallable F>
+  Router& del(std::string_view pattern, F fn) { return add("DELETE", pattern, std::move(fn)); }
 
   void handle(HttpRequest& request, ResponseWriter response) override;
 
