@@ -108,16 +108,8 @@ bool ChunkedWriter::closed() const noexcept {
 }
 
 std::shared_ptr<HttpHandler> make_handler(HandlerFunction fn) {
-  class FunctionHandler final : public HttpHandler {
-   public:
-    explicit FunctionHandler(HandlerFunction f) : fn_(std::move(f)) {}
-    void handle(HttpRequest& request, ResponseWriter response) override { fn_(request, std::move(response)); }
-
-   private:
-    HandlerFunction fn_;
-  };
   if (!fn) throw std::invalid_argument("make_handler: an empty function");
-  return std::make_shared<FunctionHandler>(std::move(fn));
+  return make_handler<HandlerFunction>(std::move(fn));  // the callable's wrapper, holding the std::function
 }
 
 void Next::operator()(HttpRequest& request, ResponseWriter response) const {

@@ -14,25 +14,27 @@
 
 namespace sluice::detail {
 
+/// Copies `n` bytes, sizeof(Word) <= n <= 2 * sizeof(Word), as the first
+/// and the last Word (overlapping in the middle when n is less than two).
+template <class Word>
+inline void copy_ends(char* out, const char* in, std::size_t n) noexcept {
+  Word head;
+  Word tail;
+  std::memcpy(&head, in, sizeof(Word));
+  std::memcpy(&tail, in + n - sizeof(Word), sizeof(Word));
+  std::memcpy(out, &head, sizeof(Word));
+  std::memcpy(out + n - sizeof(Word), &tail, sizeof(Word));
+}
+
 /// Copies `n` bytes from `in` to `out` (not overlapping). Up to 16 bytes
-/// as two fixed-size moves that overlap in the middle; longer by memcpy.
+/// as two fixed-size moves; longer by memcpy.
 inline void copy_short(char* out, const char* in, std::size_t n) noexcept {
   if (n > 16) {
     std::memcpy(out, in, n);
   } else if (n >= 8) {
-    std::uint64_t head;
-    std::uint64_t tail;
-    std::memcpy(&head, in, 8);
-    std::memcpy(&tail, in + n - 8, 8);
-    std::memcpy(out, &head, 8);
-    std::memcpy(out + n - 8, &tail, 8);
+    copy_ends<std::uint64_t>(out, in, n);
   } else if (n >= 4) {
-    std::uint32_t head;
-    std::uint32_t tail;
-    std::memcpy(&head, in, 4);
-    std::memcpy(&tail, in + n - 4, 4);
-    std::memcpy(out, &head, 4);
-    std::memcpy(out + n - 4, &tail, 4);
+    copy_ends<std::uint32_t>(out, in, n);
   } else if (n != 0) {  // 1 to 3 bytes: the first, the middle and the last
     out[0] = in[0];
     out[n / 2] = in[n / 2];

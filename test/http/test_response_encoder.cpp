@@ -5,6 +5,7 @@
 #include <string>
 
 #include "../lib/http/response_encoder.hpp"
+#include "../lib/http/short_copy.hpp"
 
 using sluice::Buffer;
 using sluice::HttpResponse;
@@ -108,4 +109,17 @@ TEST_CASE("encoder: chunk framing", "[http][encoder]") {
     CHECK(chunk.view() == "12c\r\n" + std::string(300, 'x') + "\r\n");
   }
   CHECK(sluice::detail::kLastChunk == "0\r\n\r\n");
+}
+
+TEST_CASE("copy_short: every length up to 40 bytes lands whole, and nothing past it", "[http][encoder]") {
+  std::string source;
+  for (int i = 0; i < 40; ++i) source.push_back(static_cast<char>('A' + i));
+  for (std::size_t n = 0; n <= source.size(); ++n) {
+    std::string out(48, '.');
+    sluice::detail::copy_short(out.data() + 1, source.data(), n);  // off word alignment
+    INFO(n);
+    CHECK(out.substr(1, n) == source.substr(0, n));
+    CHECK(out.front() == '.');
+    CHECK(out.substr(1 + n) == std::string(47 - n, '.'));
+  }
 }
