@@ -19,8 +19,9 @@ void on_connection(const std::shared_ptr<detail::Exchange>& ex, Op op, Args&&...
     // An exchange closed or done may have outlived its connection (HTTP
     // leaves a channel that switches protocols), though not its channel.
     // Open and not done, on the loop: its connection is alive (Exchange::owner).
+    // One that no connection took (a router driven by hand) answers nowhere.
     if (e->closed.load(std::memory_order_relaxed) || e->stage == detail::Exchange::Stage::done) return;
-    (e->owner->*op)(*e, std::forward<decltype(a)>(a)...);
+    if (e->owner != nullptr) (e->owner->*op)(*e, std::forward<decltype(a)>(a)...);
   };
   if (ex->loop->is_in_loop_thread()) {
     ex->loop->execute([&] { call(ex, std::forward<Args>(args)...); });
