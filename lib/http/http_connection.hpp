@@ -178,6 +178,7 @@ class HttpConnection final : public HttpServerCodec {
 
   // ---- answering (http_connection_answers.cpp) ----
   void pump();
+  bool may_write() const;
   bool writes_next(const Exchange& exchange) const;
   void answer_front(HttpResponse& response);
   bool pump_streaming(const std::shared_ptr<Exchange>& front);

@@ -114,7 +114,7 @@ void HttpConnection::pump() {
   if (pumping_ || state_ == nullptr) return;
   pumping_ = true;
   ExchangeQueue& queue = state_->queue;
-  while (!queue.empty() && conn_state_ != ConnState::closed && ctx_->channel().is_active()) {
+  while (may_write()) {
     Exchange& first = *queue.front();
     if (first.stage == Exchange::Stage::ready) {
       answer_front(first.response);
@@ -130,11 +130,17 @@ void HttpConnection::pump() {
   pumping_ = false;
 }
 
+// Whether an answer may be written now: one is owed, and the connection
+// and its channel are open.
+bool HttpConnection::may_write() const {
+  return state_ != nullptr && !state_->queue.empty() && conn_state_ != ConnState::closed &&
+         ctx_->channel().is_active();
+}
+
 // Whether `exchange`, ready, is written at once: it is first in line, and
 // nothing else is being written.
 bool HttpConnection::writes_next(const Exchange& exchange) const {
-  return !pumping_ && state_ != nullptr && !state_->queue.empty() && state_->queue.front().get() == &exchange &&
-         conn_state_ != ConnState::closed && ctx_->channel().is_active();
+  return !pumping_ && may_write() && state_->queue.front().get() == &exchange;
 }
 
 // The first exchange in line is ready with `response` (its own, or the
