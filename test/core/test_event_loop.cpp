@@ -8,6 +8,8 @@
 #include <catch2/catch.hpp>
 #include <spdlog/sinks/base_sink.h>
 #include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,6 +29,7 @@
 
 #include "sluice/channel/manual_loop.hpp"
 #include "sluice/core/buffer_pool.hpp"
+#include "sluice/core/detail/poll_target.hpp"
 #include "sluice/core/event_loop.hpp"
 #include "sluice/core/log.hpp"
 #include "sluice/core/timer_wheel.hpp"
@@ -390,6 +393,142 @@ TEST_CASE("EventLoop: busy time counts the callbacks of the poll phase", "[event
     }
   });
   CHECK(eventually([&] { return loop.stats().busy_ns - start_busy >= 20'000'000; }));
+}
+
+// ---- the loop's epoll set ---------------------------------------------------
+//
+// The loop thread waits in an epoll set of its own (poll_fd()): the
+// transport's sockets, and libuv's descriptor. An eventfd stands in for a
+// socket here.
+
+namespace {
+
+// An eventfd in a loop's epoll set; ready() runs `on_ready` on the loop.
+class EventFdTarget final : public sluice::detail::PollTarget {
+ public:
+  EventFdTarget() : fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) { REQUIRE(fd_ >= 0); }
+  ~EventFdTarget() { ::close(fd_); }
+  EventFdTarget(const EventFdTarget&) = delete;
+  EventFdTarget& operator=(const EventFdTarget&) = delete;
+
+  // Loop thread.
+  void watch(EventLoop& loop) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = static_cast<PollTarget*>(this);
+    REQUIRE(::epoll_ctl(loop.poll_fd(), EPOLL_CTL_ADD, fd_, &ev) == 0);
+    loop_ = &loop;
+  }
+  void forget() { ::epoll_ctl(loop_->poll_fd(), EPOLL_CTL_DEL, fd_, nullptr); }
+  // Any thread (no Catch assertion inside: they are not thread safe).
+  bool signal() const {
+    std::uint64_t one = 1;
+    return ::write(fd_, &one, sizeof one) == static_cast<ssize_t>(sizeof one);
+  }
+
+  std::function<void()> on_ready;
+  std::atomic<int> calls{0};
+  std::atomic<bool> on_loop_thread{true};
+
+ private:
+  void ready(std::uint32_t) noexcept override {
+    std::uint64_t count = 0;
+    (void)!::read(fd_, &count, sizeof count);
+    if (!loop_->is_in_loop_thread()) on_loop_thread = false;
+    ++calls;
+    if (on_ready) on_ready();
+  }
+
+  int fd_;
+  EventLoop* loop_ = nullptr;
+};
+
+}  // namespace
+
+TEST_CASE("EventLoop: a descriptor in the loop's epoll set runs its target on the loop thread, as busy time",
+          "[event_loop][poll]") {
+  EventLoop loop;
+  loop.start();
+  EventFdTarget target;
+  std::atomic<std::uint64_t> busy_since_inside{0};
+  target.on_ready = [&] { busy_since_inside = loop.busy_since_ns(); };
+  loop.run_sync([&] { target.watch(loop); });
+  std::uint64_t before = uv_hrtime();
+  REQUIRE(target.signal());
+  REQUIRE(eventually([&] { return target.calls.load() == 1; }));
+  CHECK(target.on_loop_thread.load());
+  // The loop stamped its wake-up before it ran the target: a watchdog sees
+  // a loop stuck in a socket's callback as busy.
+  CHECK(busy_since_inside.load() >= before);
+  REQUIRE(target.signal());
+  REQUIRE(eventually([&] { return target.calls.load() == 2; }));
+  loop.run_sync([&] { target.forget(); });
+}
+
+TEST_CASE("EventLoop: timers fire while a descriptor keeps the loop busy", "[event_loop][poll]") {
+  EventLoop loop;
+  loop.start();
+  EventFdTarget target;
+  std::atomic<bool> fired{false};
+  // Every call signals again: the set is never empty, so the loop's waits
+  // never time out, and libuv's timers must still get their turn.
+  target.on_ready = [&] {
+    if (!fired.load()) (void)target.signal();
+  };
+  loop.run_sync([&] { target.watch(loop); });
+  REQUIRE(target.signal());
+  REQUIRE(eventually([&] { return target.calls.load() >= 100; }));
+  loop.run_after(20, [&] { fired = true; });
+  CHECK(eventually([&] { return fired.load(); }));
+  loop.run_sync([&] { target.forget(); });
+}
+
+TEST_CASE("EventLoop: a libuv watcher started in a socket's callback runs before a timer set with it",
+          "[event_loop][poll]") {
+  // libuv gives a watcher to epoll in its next poll. A socket's callback
+  // runs outside libuv's turn: the loop must give libuv that turn before it
+  // waits again, not leave the watcher until some timer wakes libuv.
+  EventLoop loop;
+  loop.start();
+  int pipe_fds[2];
+  REQUIRE(::pipe2(pipe_fds, O_NONBLOCK | O_CLOEXEC) == 0);
+  struct Order {
+    std::atomic<int> next{0};
+    std::atomic<int> poll_at{-1};
+    std::atomic<int> timer_at{-1};
+  } order;
+  uv_poll_t poll{};
+  poll.data = &order;
+  EventFdTarget target;
+  std::atomic<bool> started{false};
+  target.on_ready = [&] {
+    started = uv_poll_init(loop.uv(), &poll, pipe_fds[0]) == 0 &&
+              uv_poll_start(&poll, UV_READABLE,
+                            [](uv_poll_t* handle, int, int) {
+                              auto* o = static_cast<Order*>(handle->data);
+                              if (o->poll_at.load() < 0) o->poll_at = o->next++;
+                              uv_poll_stop(handle);
+                            }) == 0 &&
+              ::write(pipe_fds[1], "x", 1) == 1;
+    // Only a loop that leaves the watcher unregistered until a timer runs
+    // libuv lets this fire first. Half a second: a generous margin, and
+    // before the loop's own housekeeping timer (a second after its start)
+    // would run libuv anyway.
+    loop.run_after(500, [&] { order.timer_at = order.next++; });
+  };
+  loop.run_sync([&] { target.watch(loop); });
+  REQUIRE(target.signal());
+  REQUIRE(eventually([&] { return order.timer_at.load() >= 0; }, 10s));
+  REQUIRE(started.load());
+  REQUIRE(order.poll_at.load() >= 0);
+  CHECK(order.poll_at.load() < order.timer_at.load());
+  loop.run_sync([&] {
+    target.forget();
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll), nullptr);
+  });
+  loop.stop();
+  ::close(pipe_fds[0]);
+  ::close(pipe_fds[1]);
 }
 
 // ---- timers -----------------------------------------------------------------

@@ -1,6 +1,12 @@
 #pragma once
 // One libuv loop on one thread: the unit of concurrency in sluice.
 //
+// The thread waits in an epoll set of its own (poll_fd()) that holds the
+// loop's sockets and libuv's descriptor: a turn that only has socket events
+// runs them without a pass through libuv's phases, and libuv runs
+// (uv_run(UV_RUN_NOWAIT)) when it has something due: a wake-up, a timer, a
+// handle closing, a thread-pool completion.
+//
 // Everything a loop owns (its channels, timers, buffer pool, read slab) is
 // touched only on its thread; the hot path takes no locks. Other threads talk
 // to a loop only through post(), which is thread safe and coalesces wake-ups.
@@ -154,7 +160,13 @@ class EventLoop {
   };
   Traffic& traffic() noexcept { return traffic_; }
   const Traffic& traffic() const noexcept { return traffic_; }
+  /// The libuv loop, for libuv handles and requests of a loop's own (their
+  /// callbacks run on the loop thread). Loop thread.
   uv_loop_t* uv() noexcept { return &loop_; }
+  /// Internal (the transport's Poller): the epoll set the loop thread waits
+  /// in. A descriptor added to it carries a detail::PollTarget* as its
+  /// epoll data, called when it is ready. Loop thread.
+  int poll_fd() const noexcept { return poll_fd_; }
   const std::string& name() const noexcept { return options_.name; }
 
   /// This loop's S (a LoopService), made on the first call. Loop thread.
@@ -196,12 +208,9 @@ class EventLoop {
   /// The loop's thread, for signalling it (pthread_kill). Any thread, once
   /// start() has returned and until stop() is called.
   pthread_t native_thread() const noexcept { return native_thread_; }
-  /// For callbacks that libuv runs from inside its poll phase (I/O
-  /// watchers: the transport's epoll set, the wake-up, offload
-  /// completions): the loop is back from poll and busy from now. Those
-  /// callbacks run before the check handle, so without this a loop stuck
-  /// in one would look idle. Only the first call after a poll stamps the
-  /// time. Loop thread.
+  /// For callbacks that run outside the loop's own turn (a ManualLoop's
+  /// libuv callbacks): the loop is back from poll and busy from now. Only
+  /// the first call after a poll stamps the time. Loop thread.
   void note_back_from_poll() noexcept {
     if (woke_at_ns_ == 0) mark_busy(uv_hrtime());
   }
@@ -239,6 +248,11 @@ class EventLoop {
   static void log_task_exception(const char* what) noexcept;
   static void run_guarded(Task& task, const char* what) noexcept;
   void thread_main();
+  void run_turns();
+  /// Waits in the loop's epoll set up to `timeout_ms` (-1: no limit) and
+  /// runs the sockets that are ready. Returns whether libuv should run:
+  /// its descriptor was ready, or the wait ended with no event.
+  bool wait_and_dispatch(int timeout_ms) noexcept;
   void bind_to_current_thread();
   void run_posted_tasks();
   void drain_posted_tasks();
@@ -257,15 +271,12 @@ class EventLoop {
 
   static void on_wakeup(uv_async_t* handle);
   static void on_timer(uv_timer_t* handle);
-  static void on_prepare(uv_prepare_t* handle);
-  static void on_check(uv_check_t* handle);
 
   Options options_;
   uv_loop_t loop_{};
   uv_async_t wakeup_{};
   uv_timer_t timer_{};
-  uv_prepare_t prepare_{};
-  uv_check_t check_{};
+  int poll_fd_ = -1;  // the epoll set the thread waits in
   std::thread thread_;
   std::atomic<std::thread::id> owner_{};
   std::atomic<bool> running_{false};
@@ -321,6 +332,7 @@ class EventLoop {
   // (one on the way back, one on the way in) and a clock read it makes
   // anyway for busy_ns_: nothing measurable. woke_at_ns_ is the loop's own
   // copy, so it never reads the atomic.
+  void going_to_wait() noexcept;
   void mark_busy(std::uint64_t now_ns) noexcept {
     woke_at_ns_ = now_ns;
     busy_since_ns_.store(now_ns, std::memory_order_relaxed);

@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "sluice/channel/channel.hpp"
-#include "sluice/transport/detail/poll_target.hpp"
+#include "sluice/core/detail/poll_target.hpp"
 
 
 namespace sluice {

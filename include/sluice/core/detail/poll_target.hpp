@@ -1,7 +1,7 @@
 #pragma once
-// Internal: what a loop's poller (lib/transport/poller.hpp) calls when a
-// socket it watches is ready. In a public header only because TcpChannel
-// derives from it.
+// Internal: what a loop calls when a descriptor in its epoll set is ready
+// (EventLoop::poll_fd(); the transport's Poller adds sockets to it). In a
+// public header only because TcpChannel derives from it.
 
 #include <cstdint>
 
