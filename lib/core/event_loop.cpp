@@ -171,7 +171,7 @@ void EventLoop::run_turns() {
 
 void EventLoop::going_to_wait() noexcept {
   // About to block: the time since the last wake-up was busy time.
-  std::uint64_t t = uv_hrtime();
+  std::uint64_t t = clock_ns();
   if (woke_at_ns_ != 0) busy_ns_.fetch_add(t - woke_at_ns_, std::memory_order_relaxed);
   woke_at_ns_ = 0;
   busy_since_ns_.store(0, std::memory_order_relaxed);

@@ -256,7 +256,7 @@ void HttpConnection::finish(Exchange& exchange) {
   exchange.loop->cancel_timeout(exchange.deadline);
   exchange.drop_deadline();
   std::uint64_t& answered_at = state_->fresh.answered_at_ns;
-  if (answered_at == 0) answered_at = uv_hrtime();
+  if (answered_at == 0) answered_at = EventLoop::clock_ns();
   state_->fresh.metrics->answered(exchange.request->method, exchange.response.status,
                                   answered_at - std::min(answered_at, exchange.read_at_ns));
   for (auto& hook : exchange.after_send) hook(exchange.response.status, exchange.body_bytes);
