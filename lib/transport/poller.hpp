@@ -33,7 +33,12 @@ class Poller {
     kNone = 0,
     kRead = 1,
     kWrite = 2,
-    kRegistered = 4,  // in the epoll set (a descriptor may be in it watching for nothing)
+    // Edge-triggered (EPOLLET, with EPOLLRDHUP when watched for input):
+    // reported once each time the descriptor becomes ready, not on every
+    // wait while it stays ready. Its owner reads until it has all there is,
+    // or remembers what it left and calls rearm().
+    kEdge = 4,
+    kRegistered = 8,  // in the epoll set (a descriptor may be in it watching for nothing)
   };
 
   /// The loop's poller. Loop thread.
@@ -43,6 +48,11 @@ class Poller {
   /// `state` is the owner's record, updated. No system call when that
   /// changes nothing. Returns 0 or a negative errno. Loop thread.
   int watch(int fd, Target& target, std::uint8_t& state, std::uint8_t wanted) noexcept;
+  /// For a descriptor watched with kEdge: has it reported again (at the
+  /// loop's next wait, behind the sockets already ready) if it is ready now,
+  /// as when its owner stopped reading with input left. One system call.
+  /// Returns 0 or a negative errno. Loop thread.
+  int rearm(int fd, Target& target, std::uint8_t state) noexcept;
   /// Takes `fd` out of the set (before another target watches it). Closing
   /// the descriptor does the same without a call. Loop thread.
   void forget(int fd, std::uint8_t& state) noexcept;

@@ -1,9 +1,13 @@
 // TcpChannel on its loop's epoll set: reading paused and resumed, a peer
-// that goes away while nobody reads, writes the kernel cannot take at once.
+// that goes away while nobody reads, writes the kernel cannot take at once,
+// and what the edge-triggered watch must not lose: input left behind by a
+// pause or by the per-turn bound on reads, which epoll does not report twice.
 
 #include <catch2/catch.hpp>
 
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -13,6 +17,7 @@
 #include <thread>
 
 #include "echo/echo_pipeline.hpp"
+#include "sluice/transport/tcp_channel.hpp"
 #include "sluice/transport/tcp_server.hpp"
 #include "support/test_support.hpp"
 
@@ -34,6 +39,61 @@ class Recorder final : public InboundHandler<Buffer> {
   }
   std::atomic<std::size_t> received{0};
   std::atomic<bool> inactive{false};
+};
+
+// Stops reading after its first read (once), as a handler whose consumer
+// is slow would.
+class PauseAfterFirstRead final : public InboundHandler<Buffer> {
+ public:
+  void read(HandlerContext& ctx, Buffer& bytes) override {
+    received += bytes.readable_bytes();
+    bytes.retrieve_all();
+    if (!paused.exchange(true)) ctx.channel().set_auto_read(false);
+  }
+  std::atomic<std::size_t> received{0};
+  std::atomic<bool> paused{false};
+};
+
+// A TcpChannel on a loop of its own whose read slab is `slab_bytes`, over a
+// connection whose other end the test holds. `before_start` is sent before
+// the channel exists, so it waits whole in the socket when reading begins.
+struct SmallSlabChannel {
+  SmallSlabChannel(std::size_t slab_bytes, const std::string& before_start, std::shared_ptr<HandlerBase> handler)
+      : loop(options(slab_bytes)) {
+    int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(listener >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener, 1) == 0);
+    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    client = std::make_unique<BlockingClient>(ntohs(addr.sin_port));
+    int fd = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    ::close(listener);
+    REQUIRE(fd >= 0);
+    client->send_all(before_start);
+    loop.start();
+    loop.run_sync([&] {
+      channel = TcpChannel::create(loop, fd, SocketAddress{}, std::make_shared<ChannelOptions>());
+      channel->start([&](Channel& c) { c.pipeline().add_last("handler", handler); });
+    });
+  }
+  ~SmallSlabChannel() {
+    loop.run_sync([&] { channel->close(); });
+    loop.stop();
+  }
+  static EventLoop::Options options(std::size_t slab_bytes) {
+    EventLoop::Options o;
+    o.name = "tcp";
+    o.read_slab_bytes = slab_bytes;
+    return o;
+  }
+
+  EventLoop loop;
+  std::unique_ptr<BlockingClient> client;
+  std::shared_ptr<TcpChannel> channel;
 };
 
 // Closes with a reset (SO_LINGER 0): the peer sees ECONNRESET/EPOLLHUP.
@@ -94,6 +154,24 @@ TEST_CASE("TcpChannel: reading paused and resumed between reads delivers every b
   CHECK(wait_until([&] { return recorder->received.load() == before + 5000; }));
 }
 
+TEST_CASE("TcpChannel: input past a turn's bound of reads is read in the turns after") {
+  // 32 reads of 512 bytes a turn: 40,000 bytes waiting take three turns, and
+  // epoll reported them once.
+  auto recorder = std::make_shared<Recorder>();
+  SmallSlabChannel c(512, std::string(40000, 'x'), recorder);
+  CHECK(wait_until([&] { return recorder->received.load() == 40000; }));
+}
+
+TEST_CASE("TcpChannel: reading paused with input left and resumed reads the rest, with nothing new from the peer") {
+  auto pauser = std::make_shared<PauseAfterFirstRead>();
+  SmallSlabChannel c(1024, std::string(10000, 'x'), pauser);
+  REQUIRE(wait_until([&] { return pauser->paused.load(); }));
+  c.loop.run_sync([] {});
+  CHECK(pauser->received.load() == 1024);
+  c.channel->set_auto_read(true);
+  CHECK(wait_until([&] { return pauser->received.load() == 10000; }));
+}
+
 TEST_CASE("TcpChannel: a peer that resets while the channel is not reading does not spin its loop") {
   RecordingServer srv;
   auto& loops = srv.loops;
@@ -104,7 +182,7 @@ TEST_CASE("TcpChannel: a peer that resets while the channel is not reading does 
   REQUIRE(wait_until([&] { return recorder->received.load() == 4; }));
 
   channel->set_auto_read(false);
-  client->send_all("more");  // wakes the socket once, so the paused channel stops watching for input
+  client->send_all("more");  // reported once, to the paused channel, which notes it
   loops.at(0).run_sync([] {});
   reset(*client);
   // A socket that reports its hang-up on every poll would turn the loop

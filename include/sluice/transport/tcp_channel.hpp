@@ -17,9 +17,9 @@ using ChannelInitializer = std::function<void(Channel&)>;
 /// A TCP connection. Made by TcpServer (accepted) and TcpClient (connected);
 /// see Channel for the thread rules.
 ///
-/// The socket sits in its loop's epoll set (watched by libuv as one
-/// descriptor; see lib/transport/poller.hpp), so a connection holds its
-/// descriptor and nothing else of the transport's. Reads land in the loop's
+/// The socket sits in its loop's epoll set (see lib/transport/poller.hpp),
+/// edge-triggered, so a connection holds its descriptor and nothing else of
+/// the transport's. Reads land in the loop's
 /// read slab and are lent to the pipeline as a borrowed Buffer. A flush
 /// writes every flushed buffer at once (one sendmsg, a writev); what the
 /// kernel did not take waits in the channel's queue until the socket is
@@ -71,15 +71,18 @@ class TcpChannel final : public Channel, private detail::PollTarget {
   SocketAddress transport_local_address() const override;
 
   void ready(std::uint32_t events) noexcept override;
-  void read_ready();
+  /// Reads what the socket holds; `to_the_end`: on past a short read, up to
+  /// the peer's end of input (which has come).
+  void read_ready(bool to_the_end);
+  /// Has epoll report the socket again if it holds input (see ready()).
+  void rearm() noexcept;
   void consume_written(std::size_t n) noexcept;
-  /// What the socket is watched for (the poller skips what changes nothing).
-  void watch(bool read, bool write) noexcept;
   void released() noexcept;
 
   // After Channel's flags, in what would be padding.
   std::uint8_t interest_ = 0;       // Poller::Interest: what the socket is watched for
   bool waiting_writable_ = false;   // the kernel took less than offered: flushes wait for EPOLLOUT
+  bool input_left_ = false;         // reported input not read (reading paused): read when reading resumes
   int fd_ = -1;                     // -1 once closed
   CloseObserver* close_observer_ = nullptr;
 };
