@@ -59,6 +59,8 @@ class Poller {
 
  private:
   explicit Poller(int epoll_fd) noexcept : epoll_fd_(epoll_fd) {}
+  /// epoll_ctl(`op`) for `fd` watched for `interest` on behalf of `target`.
+  int ctl(int op, int fd, Target& target, std::uint8_t interest) noexcept;
 
   int epoll_fd_;
 };

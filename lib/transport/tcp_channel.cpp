@@ -163,13 +163,9 @@ void TcpChannel::ready(std::uint32_t events) noexcept {
     if (fd_ < 0) return;
   }
   if ((events & (EPOLLIN | EPOLLRDHUP)) != 0 || failed) {
-    if (is_reading()) {
-      // The peer's shutdown (or a failure) already came: read on to the end
-      // of input, where a short read would otherwise stop.
-      read_ready((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
-    } else {
-      input_left_ = true;
-    }
+    // The peer's shutdown (or a failure) already came: read on to the end
+    // of input, where a short read would otherwise stop.
+    read_ready((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
   }
 }
 
@@ -181,7 +177,9 @@ void TcpChannel::read_ready(bool to_the_end) {
   for (int round = 0; round < 32; ++round) {
     if (fd_ < 0) return;
     if (!is_reading()) {
-      input_left_ = true;  // the last read filled the slab: more may wait
+      // Paused, before the first read or after one that filled the slab:
+      // what waits is read when reading resumes.
+      input_left_ = true;
       return;
     }
     ssize_t n = read_socket(fd_, slab, size);

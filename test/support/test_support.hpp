@@ -1,6 +1,6 @@
 #pragma once
 // Helpers for tests over real loopback sockets: waiting on conditions with a
-// deadline, a plain blocking client, and fd-limit set-up.
+// deadline, a bare listener, a plain blocking client, and fd-limit set-up.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <chrono>
 #include <cstring>
 #include <functional>
@@ -43,6 +44,26 @@ inline void raise_fd_limit() {
 
 /// A blocking TCP client on loopback, for tests that need a peer that
 /// behaves badly (stops reading, floods, stays silent).
+/// A TCP listener on 127.0.0.1 at a free port (port 0, read back into
+/// `port`) with `backlog`, for a test that accepts (or never accepts) by
+/// hand. The caller closes it. Throws if the kernel refuses.
+inline int listen_on_loopback(int backlog, std::uint16_t& port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, backlog) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    int e = errno;
+    ::close(fd);
+    throw std::runtime_error(std::string("listen on loopback: ") + std::strerror(e));
+  }
+  port = ntohs(addr.sin_port);
+  return fd;
+}
+
 class BlockingClient {
  public:
   explicit BlockingClient(std::uint16_t port, const char* host = "127.0.0.1", int rcvbuf = 0) {

@@ -5,7 +5,6 @@
 
 #include <catch2/catch.hpp>
 
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -60,16 +59,9 @@ class PauseAfterFirstRead final : public InboundHandler<Buffer> {
 struct SmallSlabChannel {
   SmallSlabChannel(std::size_t slab_bytes, const std::string& before_start, std::shared_ptr<HandlerBase> handler)
       : loop(options(slab_bytes)) {
-    int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(listener >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(listener, 1) == 0);
-    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    client = std::make_unique<BlockingClient>(ntohs(addr.sin_port));
+    std::uint16_t port = 0;
+    int listener = sluice::test::listen_on_loopback(1, port);
+    client = std::make_unique<BlockingClient>(port);
     int fd = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     ::close(listener);
     REQUIRE(fd >= 0);

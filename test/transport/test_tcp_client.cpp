@@ -79,15 +79,12 @@ TEST_CASE("an unknown host name fails with a reason") {
 TEST_CASE("a connect that gets no answer times out") {
   // A listener whose accept queue is full drops further SYNs, so the
   // handshake never completes.
-  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  std::uint16_t port = 0;
+  int listener = sluice::test::listen_on_loopback(0, port);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(::listen(listener, 0) == 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
-  std::uint16_t port = ntohs(addr.sin_port);
   // Fill the queue with plain connections the listener never accepts.
   std::vector<int> fillers;
   for (int i = 0; i < 8; ++i) {

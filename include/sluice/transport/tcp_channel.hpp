@@ -71,8 +71,9 @@ class TcpChannel final : public Channel, private detail::PollTarget {
   SocketAddress transport_local_address() const override;
 
   void ready(std::uint32_t events) noexcept override;
-  /// Reads what the socket holds; `to_the_end`: on past a short read, up to
-  /// the peer's end of input (which has come).
+  /// Reads what the socket holds (or, reading paused, notes that it holds
+  /// some); `to_the_end`: on past a short read, up to the peer's end of
+  /// input (which has come).
   void read_ready(bool to_the_end);
   /// Has epoll report the socket again if it holds input (see ready()).
   void rearm() noexcept;
