@@ -14,6 +14,7 @@
 
 #include "block_slab.hpp"
 #include "poller.hpp"
+#include "send_batch.hpp"
 #include "sluice/channel/channel_registry.hpp"
 #include "sluice/core/log.hpp"
 
@@ -157,8 +158,8 @@ void TcpChannel::ready(std::uint32_t events) noexcept {
   bool failed = (events & (EPOLLERR | EPOLLHUP)) != 0;
   // EPOLLOUT is in every report of a writable socket; it only matters to a
   // flush that waits for room.
-  if (waiting_writable_ && ((events & EPOLLOUT) != 0 || failed)) {
-    waiting_writable_ = false;
+  if (sending_ == Sending::blocked && ((events & EPOLLOUT) != 0 || failed)) {
+    sending_ = Sending::idle;
     transport_flush();
     if (fd_ < 0) return;
   }
@@ -225,34 +226,73 @@ void TcpChannel::consume_written(std::size_t n) noexcept {
 }
 
 void TcpChannel::transport_flush() {
-  while (!waiting_writable_ && fd_ >= 0 && flushed_count_ > 0) {
-    iovec iov[kMaxIov];
-    std::size_t count = std::min(flushed_count_, kMaxIov);
-    std::size_t total = 0;
-    for (std::size_t i = 0; i < count; ++i) {
-      Buffer& b = outbound_[i];
-      iov[i].iov_base = b.peek_mut();
-      iov[i].iov_len = b.readable_bytes();
-      total += b.readable_bytes();
-    }
-    msghdr msg{};
-    msg.msg_iov = iov;
-    msg.msg_iovlen = count;
-    ssize_t rc = send_socket(fd_, &msg);
-    if (rc < 0) {
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        transport_failed("write", -errno);
-        return;
-      }
-      rc = 0;
-    }
-    auto written = static_cast<std::size_t>(rc);
-    consume_written(written);
-    if (written > 0) bytes_sent(written);  // may close the channel
-    // The kernel reports room for the rest with EPOLLOUT (see ready()).
-    if (written < total) waiting_writable_ = true;
+  if (sending_ != Sending::idle || fd_ < 0 || flushed_count_ == 0) return;
+  detail::SendBatch& batch = detail::SendBatch::of(loop());
+  if (!batch.enabled()) {
+    send_now();
+    return;
   }
+  sending_ = Sending::batched;
+  batch.add(std::static_pointer_cast<TcpChannel>(shared_from_this()));
+}
+
+std::size_t TcpChannel::gather(int& fd, iovec* iov, std::size_t max) noexcept {
+  if (fd_ < 0 || flushed_count_ == 0) {
+    sending_ = Sending::idle;
+    return 0;
+  }
+  fd = fd_;
+  std::size_t count = std::min(flushed_count_, max);
+  for (std::size_t i = 0; i < count; ++i) {
+    Buffer& b = outbound_[i];
+    iov[i].iov_base = b.peek_mut();
+    iov[i].iov_len = b.readable_bytes();
+  }
+  return count;
+}
+
+void TcpChannel::sent(int result, std::size_t offered) noexcept {
+  sending_ = Sending::idle;
+  if (fd_ < 0) return;
+  if (result == -EAGAIN || result == -EWOULDBLOCK) {
+    sending_ = Sending::blocked;
+    return;
+  }
+  if (result < 0) {
+    transport_failed("write", result);
+    return;
+  }
+  auto written = static_cast<std::size_t>(result);
+  // The kernel reports room for the rest with EPOLLOUT (see ready()). Set
+  // before bytes_sent, whose handlers may flush again.
+  if (written < offered) sending_ = Sending::blocked;
+  consume_written(written);
+  if (written > 0) bytes_sent(written);  // may close the channel
+  // More was flushed than one send takes, or a handler flushed again.
+  transport_flush();
+}
+
+void TcpChannel::send_at_once() noexcept {
+  sending_ = Sending::idle;
+  transport_flush();
+}
+
+bool TcpChannel::send_now() noexcept {
+  iovec iov[kMaxIov];
+  int fd = -1;
+  std::size_t count = gather(fd, iov, kMaxIov);
+  if (count == 0) return false;
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < count; ++i) total += iov[i].iov_len;
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = count;
+  ssize_t rc;
+  do {
+    rc = send_socket(fd, &msg);
+  } while (rc < 0 && errno == EINTR);
+  sent(rc < 0 ? -errno : static_cast<int>(rc), total);  // sends again if more waits
+  return true;
 }
 
 void TcpChannel::transport_shutdown_output() {
@@ -267,7 +307,6 @@ void TcpChannel::transport_close() {
   detail::Poller::of(loop()).forget(fd_, interest_);
   ::close(fd_);
   fd_ = -1;
-  waiting_writable_ = false;
   input_left_ = false;
   // Released once the frame that closed it has returned, and after the
   // poller's batch (which may still name it).

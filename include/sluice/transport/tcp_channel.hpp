@@ -7,8 +7,13 @@
 #include "sluice/channel/channel.hpp"
 #include "sluice/core/detail/poll_target.hpp"
 
+struct iovec;
 
 namespace sluice {
+
+namespace detail {
+class SendBatch;
+}
 
 /// Builds a new channel's pipeline; runs on the channel's loop before the
 /// channel becomes active.
@@ -21,9 +26,11 @@ using ChannelInitializer = std::function<void(Channel&)>;
 /// edge-triggered, so a connection holds its descriptor and nothing else of
 /// the transport's. Reads land in the loop's
 /// read slab and are lent to the pipeline as a borrowed Buffer. A flush
-/// writes every flushed buffer at once (one sendmsg, a writev); what the
-/// kernel did not take waits in the channel's queue until the socket is
-/// writable again.
+/// puts the channel in its loop's send batch: at the end of the turn every
+/// flushed buffer goes at once (a writev), with the other channels' in one
+/// system call (io_uring; one sendmsg each where the kernel refuses
+/// io_uring). What the kernel did not take waits in the channel's queue
+/// until the socket is writable again.
 class TcpChannel final : public Channel, private detail::PollTarget {
  public:
   /// Takes a connected socket (non-blocking; the channel closes it) whose
@@ -77,12 +84,32 @@ class TcpChannel final : public Channel, private detail::PollTarget {
   void read_ready(bool to_the_end);
   /// Has epoll report the socket again if it holds input (see ready()).
   void rearm() noexcept;
+  // The loop's send batch (lib/transport/send_batch.hpp) calls these.
+  friend class detail::SendBatch;
+  /// Fills up to `max` of `iov` with the flushed bytes and sets `fd`;
+  /// returns how many it filled (0: closed, or nothing left to send).
+  std::size_t gather(int& fd, iovec* iov, std::size_t max) noexcept;
+  /// The kernel took `result` of the `offered` bytes gathered (or failed
+  /// with -`result`).
+  void sent(int result, std::size_t offered) noexcept;
+  /// Sends what is flushed now, without the batch (it failed).
+  void send_at_once() noexcept;
+  /// One sendmsg (without the batch), and more while the kernel takes all;
+  /// false when there was nothing to send.
+  bool send_now() noexcept;
   void consume_written(std::size_t n) noexcept;
   void released() noexcept;
 
+  // What flushed bytes wait for.
+  enum class Sending : std::uint8_t {
+    idle,     // nothing: a flush sends (or queues the channel in the batch)
+    batched,  // the end of the turn, in the loop's send batch
+    blocked,  // the kernel took less than offered: room, which EPOLLOUT reports
+  };
+
   // After Channel's flags, in what would be padding.
   std::uint8_t interest_ = 0;       // Poller::Interest: what the socket is watched for
-  bool waiting_writable_ = false;   // the kernel took less than offered: flushes wait for EPOLLOUT
+  Sending sending_ = Sending::idle;
   bool input_left_ = false;         // reported input not read (reading paused): read when reading resumes
   int fd_ = -1;                     // -1 once closed
   CloseObserver* close_observer_ = nullptr;
