@@ -159,6 +159,7 @@ class BroadcastBench final : public Client {
     r.add("latency_p50_us", latency.percentile(0.50) / 1e3, 1);
     r.add("latency_p99_us", latency.percentile(0.99) / 1e3, 1);
     r.add("client_busy_pct", client_busy, 1);
+    r.add("client_io", std::string(io()));
     r.append(server);
     r.add("missing", static_cast<double>(missing));
     r.add("closed", static_cast<double>(closed()));

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 namespace ws_bench {
@@ -25,6 +26,12 @@ Client::Client(const Options& options) : options_(options), random_(std::random_
   server_.sin_family = AF_INET;
   server_.sin_port = htons(options.port);
   if (inet_pton(AF_INET, options.host.c_str(), &server_.sin_addr) != 1) fail("--host must be an IPv4 address");
+  // Without io_uring (a kernel or a container that refuses it, or
+  // SLUICE_IO_URING=0 as for sluice) each send and receive is its own
+  // system call.
+  const char* wanted = std::getenv("SLUICE_IO_URING");
+  uring_ = (wanted == nullptr || std::strcmp(wanted, "0") != 0) && io_uring_queue_init(kRingEntries, &ring_, 0) == 0;
+  scratch_.resize((uring_ ? kRingEntries : 1) * kSlotBytes);
 }
 
 Client::~Client() {
@@ -32,6 +39,7 @@ Client::~Client() {
     if (c.fd >= 0 && c.state != State::closed) ::close(c.fd);
   }
   ::close(epoll_);
+  if (uring_) io_uring_queue_exit(&ring_);
 }
 
 void Client::open_all(std::size_t count, const std::string& path) {
@@ -49,6 +57,7 @@ void Client::open_all(std::size_t count, const std::string& path) {
 bool Client::run_until(const std::function<bool()>& done, std::uint64_t deadline) {
   epoll_event events[kEpollBatch];
   while (!done()) {
+    send_queued();
     std::uint64_t now = now_ns();
     if (now >= deadline) return false;
     int timeout_ms =
@@ -57,6 +66,7 @@ bool Client::run_until(const std::function<bool()>& done, std::uint64_t deadline
     if (n < 0 && errno != EINTR) fail(errno_text("epoll_wait"));
     if (n <= 0 && options_.spin) idle_ns_ += now_ns() - now;
     for (int i = 0; i < n; ++i) dispatch(events[i]);
+    receive_all(events, n);
   }
   return true;
 }
@@ -81,19 +91,68 @@ void Client::mark_ready(Connection& c) {
 
 void Client::send(Connection& c, std::string_view bytes) {
   if (c.state == State::closed) return;
-  if (!c.unsent.empty()) {
-    c.unsent.append(bytes);
+  // Non-empty: queued already, or waiting for room (EPOLLOUT).
+  if (c.unsent.empty()) to_send_.push_back(static_cast<std::size_t>(&c - connections_.data()));
+  c.unsent.append(bytes);
+}
+
+void Client::send_queued() {
+  if (!uring_) {
+    for (std::size_t i : to_send_) {
+      Connection& c = connections_[i];
+      if (c.state == State::closed) continue;
+      ssize_t n = ::send(c.fd, c.unsent.data(), c.unsent.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      sent(c, n < 0 ? -errno : static_cast<int>(n));
+    }
+    to_send_.clear();
     return;
   }
-  ssize_t sent = ::send(c.fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-  if (sent < 0) {
-    if (errno != EAGAIN) return lost(c, errno_text("send"));
-    sent = 0;
+  std::size_t begin = 0;
+  while (begin < to_send_.size()) {
+    std::size_t end = std::min(to_send_.size(), begin + kRingEntries);
+    unsigned submitted = 0;
+    for (std::size_t k = begin; k < end; ++k) {
+      Connection& c = connections_[to_send_[k]];
+      if (c.state == State::closed) continue;
+      io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+      // MSG_DONTWAIT: -EAGAIN rather than a send that waits, so every one
+      // completes within the call.
+      io_uring_prep_send(sqe, c.fd, c.unsent.data(), c.unsent.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      io_uring_sqe_set_data64(sqe, to_send_[k]);
+      ++submitted;
+    }
+    submit_and_wait(submitted);
+    for (unsigned seen = 0; seen < submitted; ++seen) {
+      io_uring_cqe* cqe = next_cqe();
+      Connection& c = connections_[io_uring_cqe_get_data64(cqe)];
+      int result = cqe->res;
+      io_uring_cqe_seen(&ring_, cqe);
+      sent(c, result);
+    }
+    begin = end;
   }
-  if (static_cast<std::size_t>(sent) < bytes.size()) {
-    c.unsent.assign(bytes.substr(static_cast<std::size_t>(sent)));
-    watch(c, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
-  }
+  to_send_.clear();
+}
+
+void Client::sent(Connection& c, int result) {
+  if (result < 0 && result != -EAGAIN) return lost(c, std::string("send: ") + std::strerror(-result));
+  c.unsent.erase(0, static_cast<std::size_t>(std::max(result, 0)));
+  if (!c.unsent.empty()) watch(c, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
+}
+
+void Client::submit_and_wait(unsigned count) {
+  if (count == 0) return;
+  int rc;
+  do {
+    rc = io_uring_submit_and_wait(&ring_, count);
+  } while (rc == -EINTR);
+  if (rc < 0) fail(std::string("io_uring_submit_and_wait: ") + std::strerror(-rc));
+}
+
+io_uring_cqe* Client::next_cqe() {
+  io_uring_cqe* cqe = nullptr;
+  if (int rc = io_uring_wait_cqe(&ring_, &cqe); rc != 0) fail(std::string("io_uring_wait_cqe: ") + std::strerror(-rc));
+  return cqe;
 }
 
 void Client::watch_other(int fd, std::uint32_t events, int op) {
@@ -145,8 +204,7 @@ void Client::dispatch(const epoll_event& event) {
   Connection& c = connections_[event.data.u64];
   if (c.state == State::closed) return;
   if (c.state == State::connecting) return connected(c);
-  if (event.events & EPOLLOUT) flush(c);
-  if (event.events & (EPOLLIN | EPOLLHUP | EPOLLERR)) receive(c);
+  if (event.events & EPOLLOUT) flush(c);  // received in receive_all()
 }
 
 void Client::connected(Connection& c) {
@@ -176,14 +234,52 @@ void Client::flush(Connection& c) {
   if (c.unsent.empty()) watch(c, EPOLLIN, EPOLL_CTL_MOD);
 }
 
-void Client::receive(Connection& c) {
-  ssize_t got = recv(c.fd, scratch_.data(), scratch_.size(), 0);
-  if (got == 0) return lost(c, "closed by the server");
-  if (got < 0) {
-    if (errno != EAGAIN) lost(c, errno_text("recv"));
+void Client::receive_all(const epoll_event* events, int n) {
+  auto wants_receive = [&](const epoll_event& e) {
+    if (e.data.u64 == kOtherId || (e.events & (EPOLLIN | EPOLLHUP | EPOLLERR)) == 0) return false;
+    State state = connections_[e.data.u64].state;
+    return state == State::handshaking || state == State::open;
+  };
+  if (!uring_) {
+    for (int i = 0; i < n; ++i) {
+      if (!wants_receive(events[i])) continue;
+      Connection& c = connections_[events[i].data.u64];
+      ssize_t got = recv(c.fd, scratch_.data(), kSlotBytes, MSG_DONTWAIT);
+      received(c, got < 0 ? -errno : got, std::string_view(scratch_.data(), got > 0 ? static_cast<std::size_t>(got) : 0));
+    }
     return;
   }
-  std::string_view data(scratch_.data(), static_cast<std::size_t>(got));
+  int i = 0;
+  while (i < n) {
+    unsigned submitted = 0;
+    for (; i < n && submitted < kRingEntries; ++i) {
+      if (!wants_receive(events[i])) continue;
+      Connection& c = connections_[events[i].data.u64];
+      io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+      io_uring_prep_recv(sqe, c.fd, scratch_.data() + submitted * kSlotBytes, kSlotBytes, MSG_DONTWAIT);
+      io_uring_sqe_set_data64(sqe, (events[i].data.u64 << 16) | submitted);
+      ++submitted;
+    }
+    submit_and_wait(submitted);
+    for (unsigned seen = 0; seen < submitted; ++seen) {
+      io_uring_cqe* cqe = next_cqe();
+      std::uint64_t data = io_uring_cqe_get_data64(cqe);
+      int got = cqe->res;
+      io_uring_cqe_seen(&ring_, cqe);
+      Connection& c = connections_[data >> 16];
+      const char* slot = scratch_.data() + (data & 0xffff) * kSlotBytes;
+      received(c, got, std::string_view(slot, got > 0 ? static_cast<std::size_t>(got) : 0));
+    }
+  }
+}
+
+void Client::received(Connection& c, long got, std::string_view data) {
+  if (c.state == State::closed) return;  // lost while this poll's receives were handled
+  if (got == 0) return lost(c, "closed by the server");
+  if (got < 0) {
+    if (got != -EAGAIN) lost(c, std::string("recv: ") + std::strerror(static_cast<int>(-got)));
+    return;
+  }
   if (!c.pending.empty()) {
     c.pending.append(data);
     data = c.pending;

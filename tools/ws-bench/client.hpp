@@ -2,6 +2,7 @@
 
 #pragma once
 
+#include <liburing.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
 
@@ -27,7 +28,7 @@ struct Connection {
   State state = State::connecting;
   std::string key;        // Sec-WebSocket-Key
   std::string pending;    // received bytes not yet a whole frame (or handshake)
-  std::string unsent;     // what the socket did not take yet
+  std::string unsent;     // queued for send_queued(), or what the socket did not take yet
   std::string fragments;  // a fragmented message so far
   std::uint8_t fragments_opcode = 0;
   bool ready = false;  // done opening (handshake and the mode's first exchange)
@@ -55,6 +56,8 @@ class Client {
   void run_for(double seconds);
 
   std::size_t closed() const { return closed_; }
+  // How the client reaches the kernel: "io_uring" or "syscalls".
+  const char* io() const { return uring_ ? "io_uring" : "syscalls"; }
 
   // How busy the client was since `since` (its CPU time then, and the time
   // then), in % of its CPU. Spinning, the CPU is always in use: what counts
@@ -97,12 +100,27 @@ class Client {
 
   void connected(Connection& c);
 
+  // The socket had room again (EPOLLOUT): sends what it did not take.
   void flush(Connection& c);
 
+  // System calls cost as much as a server's on this machine, and a client
+  // that made one per send and per receive would set the pace for a server
+  // that makes fewer: so each poll's receives go to the kernel in one
+  // io_uring call, and the sends they make in another.
+  //
   // One recv per readiness (level-triggered: the rest comes on the next
-  // wait), into a scratch buffer shared by all connections; only a partial
-  // frame is kept per connection, so 10,000 idle ones hold no buffers.
-  void receive(Connection& c);
+  // wait), each into its own slot of a scratch area shared by all
+  // connections; only a partial frame is kept per connection, so 10,000
+  // idle ones hold no buffers.
+  void receive_all(const epoll_event* events, int n);
+  void received(Connection& c, long got, std::string_view data);
+  // Sends what send() queued since the last call, in one io_uring call per
+  // kRingEntries connections.
+  void send_queued();
+  // The kernel took `result` bytes of c.unsent (or failed: -errno).
+  void sent(Connection& c, int result);
+  void submit_and_wait(unsigned count);
+  io_uring_cqe* next_cqe();
 
   // Handles every whole handshake or frame at the start of `data`; returns the bytes used.
   std::size_t consume(Connection& c, std::string_view data);
@@ -128,7 +146,12 @@ class Client {
   std::size_t ready_ = 0;
   std::size_t closed_ = 0;
   std::uint64_t idle_ns_ = 0;  // spinning: time in polls that found nothing
-  std::array<char, 256 * 1024> scratch_{};
+  static constexpr unsigned kRingEntries = 256;
+  static constexpr std::size_t kSlotBytes = 16 * 1024;
+  io_uring ring_{};
+  bool uring_ = false;  // else a system call for each send and receive
+  std::vector<char> scratch_;          // kRingEntries slots of kSlotBytes
+  std::vector<std::size_t> to_send_;  // connections whose unsent waits for send_queued()
   std::mt19937_64 random_;
 };
 

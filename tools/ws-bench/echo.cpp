@@ -48,6 +48,7 @@ class EchoBench final : public Client {
     r.add("rtt_p50_us", latency_.percentile(0.50) / 1e3, 1);
     r.add("rtt_p99_us", latency_.percentile(0.99) / 1e3, 1);
     r.add("client_busy_pct", client_busy, 1);
+    r.add("client_io", std::string(io()));
     r.append(server);
     r.add("closed", static_cast<double>(closed()));
     if (closed() != 0) r.add("first_close", first_loss_);
