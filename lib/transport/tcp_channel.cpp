@@ -14,7 +14,7 @@
 
 #include "block_slab.hpp"
 #include "poller.hpp"
-#include "send_batch.hpp"
+#include "io_batch.hpp"
 #include "sluice/channel/channel_registry.hpp"
 #include "sluice/core/log.hpp"
 
@@ -166,8 +166,46 @@ void TcpChannel::ready(std::uint32_t events) noexcept {
   if ((events & (EPOLLIN | EPOLLRDHUP)) != 0 || failed) {
     // The peer's shutdown (or a failure) already came: read on to the end
     // of input, where a short read would otherwise stop.
-    read_ready((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
+    bool to_the_end = (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+    detail::IoBatch& batch = detail::IoBatch::of(loop());
+    if (!to_the_end && batch.enabled() && is_reading()) {
+      batch.add_read(std::static_pointer_cast<TcpChannel>(shared_from_this()));
+      return;
+    }
+    read_ready(to_the_end);
   }
+}
+
+bool TcpChannel::wants_read(int& fd) noexcept {
+  if (fd_ < 0) return false;
+  if (!is_reading()) {
+    input_left_ = true;  // paused since the report: read when reading resumes
+    return false;
+  }
+  fd = fd_;
+  return true;
+}
+
+void TcpChannel::received(int result, char* data, std::size_t capacity) noexcept {
+  if (fd_ < 0) return;
+  if (result > 0) {
+    Buffer bytes = Buffer::borrow(data, static_cast<std::size_t>(result));
+    bytes_read(bytes);
+    // A full slot: more may wait, and epoll will not say so again.
+    if (static_cast<std::size_t>(result) == capacity) read_ready(false);
+  } else if (result == 0) {
+    peer_shutdown_output();
+  } else if (result == -EINTR) {
+    read_ready(false);
+  } else if (result != -EAGAIN && result != -EWOULDBLOCK) {
+    transport_failed("read", result);
+  }
+}
+
+bool TcpChannel::read_at_once() noexcept {
+  if (fd_ < 0) return false;
+  read_ready(false);
+  return true;
 }
 
 void TcpChannel::read_ready(bool to_the_end) {
@@ -227,13 +265,13 @@ void TcpChannel::consume_written(std::size_t n) noexcept {
 
 void TcpChannel::transport_flush() {
   if (sending_ != Sending::idle || fd_ < 0 || flushed_count_ == 0) return;
-  detail::SendBatch& batch = detail::SendBatch::of(loop());
+  detail::IoBatch& batch = detail::IoBatch::of(loop());
   if (!batch.enabled()) {
     send_now();
     return;
   }
   sending_ = Sending::batched;
-  batch.add(std::static_pointer_cast<TcpChannel>(shared_from_this()));
+  batch.add_send(std::static_pointer_cast<TcpChannel>(shared_from_this()));
 }
 
 std::size_t TcpChannel::gather(int& fd, iovec* iov, std::size_t max) noexcept {

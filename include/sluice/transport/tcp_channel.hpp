@@ -12,7 +12,7 @@ struct iovec;
 namespace sluice {
 
 namespace detail {
-class SendBatch;
+class IoBatch;
 }
 
 /// Builds a new channel's pipeline; runs on the channel's loop before the
@@ -25,12 +25,13 @@ using ChannelInitializer = std::function<void(Channel&)>;
 /// The socket sits in its loop's epoll set (see lib/transport/poller.hpp),
 /// edge-triggered, so a connection holds its descriptor and nothing else of
 /// the transport's. Reads land in the loop's
-/// read slab and are lent to the pipeline as a borrowed Buffer. A flush
-/// puts the channel in its loop's send batch: at the end of the turn every
-/// flushed buffer goes at once (a writev), with the other channels' in one
-/// system call (io_uring; one sendmsg each where the kernel refuses
-/// io_uring). What the kernel did not take waits in the channel's queue
-/// until the socket is writable again.
+/// read slab (or, batched, in a slot of the loop's read area) and are lent
+/// to the pipeline as a borrowed Buffer. A flush puts the channel in its
+/// loop's batch: at the end of the turn every flushed buffer goes at once
+/// (a writev). The batch makes the reads of a wait's sockets in one system
+/// call and their sends in another (io_uring; a read and a sendmsg each
+/// where the kernel refuses io_uring). What the kernel did not take waits
+/// in the channel's queue until the socket is writable again.
 class TcpChannel final : public Channel, private detail::PollTarget {
  public:
   /// Takes a connected socket (non-blocking; the channel closes it) whose
@@ -84,8 +85,17 @@ class TcpChannel final : public Channel, private detail::PollTarget {
   void read_ready(bool to_the_end);
   /// Has epoll report the socket again if it holds input (see ready()).
   void rearm() noexcept;
-  // The loop's send batch (lib/transport/send_batch.hpp) calls these.
-  friend class detail::SendBatch;
+  // The loop's batch of reads and sends (lib/transport/io_batch.hpp) calls
+  // these.
+  friend class detail::IoBatch;
+  /// Whether to read now, with the socket's descriptor in `fd` (not when
+  /// closed, or paused: then the input is noted).
+  bool wants_read(int& fd) noexcept;
+  /// A read into `data` (`capacity` bytes) returned `result` (bytes, or
+  /// -errno).
+  void received(int result, char* data, std::size_t capacity) noexcept;
+  /// Reads now, without the batch; false when closed.
+  bool read_at_once() noexcept;
   /// Fills up to `max` of `iov` with the flushed bytes and sets `fd`;
   /// returns how many it filled (0: closed, or nothing left to send).
   std::size_t gather(int& fd, iovec* iov, std::size_t max) noexcept;
