@@ -35,7 +35,6 @@ IoBatch::IoBatch(EventLoop& loop) : loop_(loop) {
   }
   ring_ = std::move(ring);
   enabled_.store(true, std::memory_order_relaxed);
-  read_area_ = std::make_unique<char[]>(kReadSlots * kReadSlotBytes);
   iov_.resize(kIovPool);
   msgs_.resize(kRingEntries);
   results_.resize(kRingEntries);
@@ -94,6 +93,8 @@ std::size_t IoBatch::read_some(std::size_t begin) noexcept {
     }
     return begin + 1;
   }
+  if (!read_area_) read_area_ = std::make_unique_for_overwrite<char[]>(kReadSlots * kReadSlotBytes);
+  read_area_used_ = true;
   io_uring* ring = ring_.get();
   unsigned submitted = 0;
   std::size_t i = begin;
@@ -172,6 +173,12 @@ std::size_t IoBatch::send_some(std::size_t begin) noexcept {
     }
   }
   return i;
+}
+
+std::size_t IoBatch::trim() noexcept {
+  if (std::exchange(read_area_used_, false) || !read_area_) return 0;
+  read_area_.reset();
+  return kReadSlots * kReadSlotBytes;
 }
 
 void IoBatch::collect(MetricSink& sink) const {

@@ -5,8 +5,9 @@
 //
 // Reads: a socket epoll reports with input goes in the batch, and once the
 // wait's callbacks are done (EventLoop::defer) its first read is made, with
-// up to 63 other such sockets', in one io_uring_enter, each into its own
-// 8 KiB slot of the batch's read area. A read that fills its slot goes on
+// up to 31 other such sockets', in one io_uring_enter, each into its own
+// 8 KiB slot of the batch's read area (256 KiB, returned once reads have
+// not come in batches for a second: see trim()). A read that fills its slot goes on
 // as any read does (TcpChannel::read_ready, into the loop's read slab).
 //
 // Sends: a channel's flush puts it in the batch. After each call's reads
@@ -82,12 +83,15 @@ class IoBatch final : public LoopService {
   Counts counts() const noexcept { return Counts{reads_made_.value(), sends_made_.value(), calls_made_.value()}; }
   /// Writes whether io_uring is on, and the counts. Any thread.
   void collect(MetricSink& sink) const override;
+  /// Once a second: frees the read area if no batched read used it since
+  /// the last call (a loop of idle connections holds none). Loop thread.
+  std::size_t trim() noexcept override;
 
   static constexpr std::size_t kReadSlotBytes = 8 * 1024;
 
  private:
   static constexpr unsigned kRingEntries = 256;
-  static constexpr unsigned kReadSlots = 64;         // reads per call: 512 KiB of slots
+  static constexpr unsigned kReadSlots = 32;         // reads per call: 256 KiB of slots
   static constexpr std::size_t kMaxIovPerSend = 64;  // as TcpChannel's own sendmsg
   static constexpr std::size_t kIovPool = 2048;      // shared by a call's sends
 
@@ -120,7 +124,8 @@ class IoBatch final : public LoopService {
   std::vector<Entry> sends_;    // this turn's, in flush order
   std::vector<Entry> reading_;  // the reads being made
   std::vector<Entry> sending_;  // the sends being made
-  std::unique_ptr<char[]> read_area_;  // kReadSlots x kReadSlotBytes, made with the ring
+  std::unique_ptr<char[]> read_area_;  // kReadSlots x kReadSlotBytes, made when first needed
+  bool read_area_used_ = false;        // since the last trim()
   std::vector<iovec> iov_;             // kIovPool
   std::vector<msghdr> msgs_;           // kRingEntries
   std::vector<Result> results_;        // kRingEntries: a call's answers

@@ -47,10 +47,13 @@ class IdleBench final : public Client {
 
  private:
   // RSS is stable when three samples half a second apart lie within 1% of
-  // it (at least 64 KiB): a Go GC or a late free has finished. Returns
-  // (RSS, seconds it took, whether it settled within 30 s).
+  // it (at least 64 KiB), and 3 s have passed: a Go GC or a late free has
+  // finished, and what a server keeps only while reads come (sluice's batch
+  // read slots, returned a second or two after the last read) has gone.
+  // Returns (RSS, seconds it took, whether it settled within 30 s).
   std::tuple<std::uint64_t, double, bool> settle() {
     constexpr double kSampleS = 0.5;
+    constexpr double kMinS = 3;
     constexpr double kMaxS = 30;
     std::uint64_t start = now_ns();
     std::vector<std::uint64_t> samples;
@@ -58,7 +61,7 @@ class IdleBench final : public Client {
     for (double waited = 0; waited < kMaxS; waited += kSampleS) {
       run_for(kSampleS);
       samples.push_back(rss_bytes(options_.server_pid));
-      if (samples.size() >= 3) {
+      if (samples.size() >= 3 && waited + kSampleS >= kMinS) {
         auto last = samples.end() - 3;
         auto [low, high] = std::minmax_element(last, samples.end());
         std::uint64_t tolerance = std::max<std::uint64_t>(64 * 1024, (std::max(*high, baseline) / 100));
