@@ -279,17 +279,19 @@ void TcpChannel::transport_flush() {
   batch.add_send(std::static_pointer_cast<TcpChannel>(shared_from_this()));
 }
 
-std::size_t TcpChannel::gather(int& fd, iovec* iov, std::size_t max) noexcept {
+std::size_t TcpChannel::gather(int& fd, iovec* iov, std::size_t max, std::size_t& bytes) noexcept {
   if (fd_ < 0 || flushed_count_ == 0) {
     sending_ = Sending::idle;
     return 0;
   }
   fd = fd_;
   std::size_t count = std::min(flushed_count_, max);
+  bytes = 0;
   for (std::size_t i = 0; i < count; ++i) {
     Buffer& b = outbound_[i];
     iov[i].iov_base = b.peek_mut();
     iov[i].iov_len = b.readable_bytes();
+    bytes += b.readable_bytes();
   }
   return count;
 }
@@ -323,10 +325,9 @@ void TcpChannel::send_at_once() noexcept {
 bool TcpChannel::send_now() noexcept {
   iovec iov[kMaxIov];
   int fd = -1;
-  std::size_t count = gather(fd, iov, kMaxIov);
-  if (count == 0) return false;
   std::size_t total = 0;
-  for (std::size_t i = 0; i < count; ++i) total += iov[i].iov_len;
+  std::size_t count = gather(fd, iov, kMaxIov, total);
+  if (count == 0) return false;
   msghdr msg{};
   msg.msg_iov = iov;
   msg.msg_iovlen = count;

@@ -96,9 +96,10 @@ class TcpChannel final : public Channel, private detail::PollTarget {
   void received(int result, char* data, std::size_t capacity) noexcept;
   /// Reads now, without the batch; false when closed.
   bool read_at_once() noexcept;
-  /// Fills up to `max` of `iov` with the flushed bytes and sets `fd`;
-  /// returns how many it filled (0: closed, or nothing left to send).
-  std::size_t gather(int& fd, iovec* iov, std::size_t max) noexcept;
+  /// Fills up to `max` of `iov` with the flushed bytes and sets `fd` and
+  /// `bytes` (their sum); returns how many it filled (0: closed, or nothing
+  /// left to send).
+  std::size_t gather(int& fd, iovec* iov, std::size_t max, std::size_t& bytes) noexcept;
   /// The kernel took `result` of the `offered` bytes gathered (or failed
   /// with -`result`).
   void sent(int result, std::size_t offered) noexcept;
